@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmark of `ssot check` beside ruff (TID251 banned-api) and semgrep, on real Python
+# code from PyPI and a vendored Rust dependency tree. Everything downloaded lives in
+# bench/check/.venv (ignored by git). Results: bench/check/results.md (also ignored),
+# copied by hand into the `## ssot check` section of BENCHMARKS.md.
+#
+#   bash bench/check/run.sh            # RUNS=5 by default
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="$here/.venv"
+
+if [ ! -x "$venv/bin/ruff" ] || [ ! -x "$venv/bin/semgrep" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q ruff semgrep
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+cargo build --release -q -p ssot-cli --bin ssot --manifest-path "$root/Cargo.toml"
+
+exec "$venv/bin/python" "$here/bench.py" --ssot "$CARGO_TARGET_DIR/release/ssot" --venv "$venv" --runs "${RUNS:-5}"

@@ -1,0 +1,21 @@
+//! ssot-bench: the load generators behind `BENCHMARKS.md`.
+//!
+//! Every figure comes from a closed loop: `concurrency` tasks in one process, each sending
+//! one command and waiting for its reply before sending the next, for a fixed time. Each
+//! measured cell is printed as one JSON line ([`Cell`]); `bench/manager/run.sh` collects the
+//! lines of every contender (the Python one writes the same shape) and [`report`] turns them
+//! into the Markdown table.
+//!
+//! # Layout
+//! - [`load`]: the closed-loop driver and its latency statistics ([`Cell`], [`Stats`]);
+//!   [`load::drive_items`] drives any [`Workload`] (the `stores` binary's store calls).
+//! - [`contenders`]: GET/SET through the manager, through a raw redis-rs
+//!   `MultiplexedConnection`, and through `redis-benchmark` as a subprocess.
+//! - [`report`]: JSON lines in, Markdown table and ratios out.
+
+pub mod contenders;
+pub mod load;
+pub mod report;
+
+pub use contenders::{Contender, RunSettings, run};
+pub use load::{Cell, Measured, Op, Stats, Workload};

@@ -1,0 +1,364 @@
+//! One named connection that the manager owns, and the loop that keeps it connected.
+//!
+//! ## Behavior
+//! - A [`Link`] is either up (holds a connection and its epoch) or down. Callers never wait
+//!   for it: a down link answers [`Error::Unavailable`] at once.
+//! - Its reconnect task connects with a connect timeout, names the connection
+//!   (`CLIENT SETNAME ssot:<app>:<role>`), runs the role's `on_connect` hook (the subscriber
+//!   resubscribes there), and only then marks the link up.
+//! - Failed attempts back off exponentially with full jitter between `reconnect_min_delay`
+//!   and `reconnect_max_delay`.
+//! - The link goes down when a caller sees a connection-level error, when the connection
+//!   reports its own disconnection, or when the health monitor says it hangs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rand::Rng;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::{
+    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, PushKind,
+    RedisFuture, Value,
+};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::config::{RedisConfig, Topology};
+use crate::error::{Error, Result};
+
+/// A live connection: one server, or a cluster connection that routes by slot.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Sends `cmd` to every node (cluster) or the one server.
+    pub(crate) async fn on_all_nodes(&mut self, cmd: &Cmd) -> redis::RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                c.route_command(
+                    cmd.clone(),
+                    RoutingInfo::MultiNode((
+                        MultipleNodeRoutingInfo::AllNodes,
+                        Some(ResponsePolicy::AllSucceeded),
+                    )),
+                )
+                .await
+            }
+        }
+    }
+
+    pub(crate) async fn subscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.subscribe(channels).await,
+            Conn::Cluster(c) => c.subscribe(channels).await,
+        }
+    }
+
+    pub(crate) async fn unsubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.unsubscribe(channels).await,
+            Conn::Cluster(c) => c.unsubscribe(channels).await,
+        }
+    }
+}
+
+/// What a role does right after connecting, before the link counts as up.
+pub(crate) type OnConnect =
+    Arc<dyn Fn(Conn) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> + Send + Sync>;
+
+/// A named, self-healing connection.
+pub(crate) struct Link {
+    role: &'static str,
+    name: String,
+    config: RedisConfig,
+    /// Budget of ordinary commands on this connection; `None` for blocking ones.
+    response_timeout: Option<Duration>,
+    current: RwLock<Option<(u64, Conn)>>,
+    epoch: AtomicU64,
+    reconnects: AtomicU64,
+    wake: Notify,
+    up_tx: watch::Sender<bool>,
+    /// Where pushes other than disconnections go (the subscriber's dispatcher).
+    push_tx: Option<mpsc::UnboundedSender<PushInfo>>,
+    on_connect: Option<OnConnect>,
+}
+
+impl Link {
+    pub(crate) fn new(
+        config: &RedisConfig,
+        role: &'static str,
+        response_timeout: Option<Duration>,
+        push_tx: Option<mpsc::UnboundedSender<PushInfo>>,
+        on_connect: Option<OnConnect>,
+    ) -> Arc<Link> {
+        let (up_tx, _) = watch::channel(false);
+        Arc::new(Link {
+            role,
+            name: format!("ssot:{}:{}", config.app, role),
+            config: config.clone(),
+            response_timeout,
+            current: RwLock::new(None),
+            epoch: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            wake: Notify::new(),
+            up_tx,
+            push_tx,
+            on_connect,
+        })
+    }
+
+    /// The budget the connection itself puts on each request, if any.
+    pub(crate) fn response_timeout(&self) -> Option<Duration> {
+        self.response_timeout
+    }
+
+    pub(crate) fn role(&self) -> &'static str {
+        self.role
+    }
+
+    /// The connection name set with CLIENT SETNAME.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current connection and its epoch, or `Unavailable` at once when down.
+    pub(crate) fn get(&self) -> Result<(u64, Conn)> {
+        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        guard.clone().ok_or(Error::Unavailable {
+            retry_after: self.config.reconnect_min_delay,
+            reason: "connection down",
+        })
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        *self.up_tx.borrow()
+    }
+
+    pub(crate) fn watch_up(&self) -> watch::Receiver<bool> {
+        self.up_tx.subscribe()
+    }
+
+    /// Successful reconnects after the first connection.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Drops the connection of `epoch` (if still current) and wakes the reconnect task.
+    pub(crate) fn mark_down(&self, epoch: u64, cause: &str) {
+        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if matches!(&*guard, Some((current, _)) if *current == epoch) {
+            *guard = None;
+            drop(guard);
+            tracing::warn!(role = self.role, cause, "redis connection down");
+            metrics::gauge!("ssot_redis_link_up", "role" => self.role).set(0.0);
+            self.up_tx.send_replace(false);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Classifies a command error: connection-level errors take the link down.
+    pub(crate) fn observe_error(&self, epoch: u64, err: &redis::RedisError) {
+        if err.is_unrecoverable_error() || err.is_io_error() || err.is_connection_dropped() {
+            self.mark_down(epoch, "connection error");
+        }
+    }
+
+    /// Waits until the link is up, at most `budget`.
+    pub(crate) async fn wait_up(&self, budget: Duration) -> bool {
+        let mut rx = self.watch_up();
+        tokio::time::timeout(budget, rx.wait_for(|up| *up))
+            .await
+            .is_ok()
+    }
+
+    /// Keeps the link connected until the task is aborted.
+    pub(crate) async fn run(self: Arc<Self>) {
+        let mut attempt: u32 = 0;
+        loop {
+            if self.is_up() {
+                self.wake.notified().await;
+                continue;
+            }
+            match self.connect_once().await {
+                Ok(()) => attempt = 0,
+                Err(err) => {
+                    let delay = backoff(
+                        attempt,
+                        self.config.reconnect_min_delay,
+                        self.config.reconnect_max_delay,
+                    );
+                    attempt = attempt.saturating_add(1);
+                    tracing::debug!(role = self.role, cause = %err, ?delay, "reconnect attempt failed");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn connect_once(self: &Arc<Self>) -> Result<()> {
+        let (disc_tx, disc_rx) = mpsc::unbounded_channel::<PushInfo>();
+        let connect = open(&self.config, self.response_timeout, disc_tx);
+        let mut conn = tokio::time::timeout(self.config.connect_timeout, connect)
+            .await
+            .map_err(|_| Error::Timeout {
+                after: self.config.connect_timeout,
+            })??;
+        let setname = redis::cmd("CLIENT").arg("SETNAME").arg(&self.name).clone();
+        tokio::time::timeout(self.config.connect_timeout, conn.on_all_nodes(&setname))
+            .await
+            .map_err(|_| Error::Timeout {
+                after: self.config.connect_timeout,
+            })??;
+        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+        // Watch pushes from the moment the connection exists, so a disconnection during the
+        // hook is not missed.
+        tokio::spawn(forward_pushes(Arc::downgrade(self), epoch, disc_rx));
+        if let Some(hook) = &self.on_connect {
+            tokio::time::timeout(self.config.connect_timeout, hook(conn.clone()))
+                .await
+                .map_err(|_| Error::Timeout {
+                    after: self.config.connect_timeout,
+                })
+                .and_then(|r| r)?
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some((epoch, conn));
+        if epoch > 1 {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("ssot_redis_reconnects_total", "role" => self.role).increment(1);
+            tracing::info!(role = self.role, "redis connection restored");
+        }
+        metrics::gauge!("ssot_redis_link_up", "role" => self.role).set(1.0);
+        self.up_tx.send_replace(true);
+        Ok(())
+    }
+}
+
+/// Forwards pushes of one connection: a disconnection takes the link down, the rest go to the
+/// role's consumer.
+async fn forward_pushes(
+    link: std::sync::Weak<Link>,
+    epoch: u64,
+    mut rx: mpsc::UnboundedReceiver<PushInfo>,
+) {
+    while let Some(push) = rx.recv().await {
+        let Some(link) = link.upgrade() else { return };
+        if push.kind == PushKind::Disconnection {
+            link.mark_down(epoch, "disconnected");
+            return;
+        }
+        if let Some(tx) = &link.push_tx {
+            let _ = tx.send(push);
+        }
+    }
+}
+
+/// Opens one connection (RESP3, for pushes) to the configured topology.
+async fn open(
+    config: &RedisConfig,
+    response_timeout: Option<Duration>,
+    push_tx: mpsc::UnboundedSender<PushInfo>,
+) -> Result<Conn> {
+    match &config.topology {
+        Topology::Single(url) => {
+            let info = url.as_str().into_connection_info()?;
+            let redis_info = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            let client = redis::Client::open(info.set_redis_settings(redis_info))?;
+            let conn_config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(response_timeout)
+                .set_push_sender(push_tx);
+            Ok(Conn::Single(
+                client
+                    .get_multiplexed_async_connection_with_config(&conn_config)
+                    .await?,
+            ))
+        }
+        Topology::Cluster(urls) => {
+            let mut builder =
+                redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .connection_timeout(config.connect_timeout)
+                    .retries(2)
+                    .push_sender(push_tx);
+            if let Some(t) = response_timeout {
+                builder = builder.response_timeout(t);
+            }
+            Ok(Conn::Cluster(
+                builder.build()?.get_async_connection().await?,
+            ))
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: uniform in `[0, min(max, base * 2^attempt)]`,
+/// never below 1 ms so a refused connection cannot spin.
+pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let cap = base
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(max);
+    let millis = cap.as_millis().max(1) as u64;
+    Duration::from_millis(rand::rng().random_range(1..=millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let base = Duration::from_millis(50);
+        let max = Duration::from_millis(1000);
+        for attempt in 0..40 {
+            let d = backoff(attempt, base, max);
+            assert!(
+                d >= Duration::from_millis(1) && d <= max,
+                "{attempt}: {d:?}"
+            );
+            if attempt == 0 {
+                assert!(d <= base);
+            }
+        }
+        let spread: std::collections::HashSet<_> =
+            (0..50).map(|_| backoff(10, base, max)).collect();
+        assert!(spread.len() > 10, "full jitter spreads delays");
+    }
+}

@@ -1,0 +1,449 @@
+//! Per-user ordered event log with live notification.
+//!
+//! ## Behavior
+//! - One stream per user, `ssot:{u:<id>}:events`; its name is also the live channel.
+//! - [`Events::append`] adds the event and publishes it in one script, so an event that was
+//!   stored was also announced, and ids are assigned by Redis in order.
+//! - Retention: at most `max_len` events (approximate trim) and no older than `max_age`;
+//!   an idle stream expires after twice `max_age`.
+//! - [`Events::replay_after`] returns the events after an id, in order, and says whether the
+//!   id is older than what is retained (events may have been trimmed in between) instead of
+//!   leaving a silent gap.
+//! - [`Events::subscribe`] follows live events over the manager's shared subscriber
+//!   connection; after a reconnect or lag it yields [`LiveEvent::Gap`] so the caller replays.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use redis::Script;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::keys::{UserScope, check_name, family};
+use crate::manager::RedisManager;
+use crate::pubsub::{Subscription, SubscriptionEvent};
+
+/// Default number of events kept per user.
+pub const DEFAULT_MAX_LEN: u64 = 10_000;
+/// Default age after which events are trimmed.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Default largest `data` payload.
+pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
+
+/// The id of an event: the stream entry id `<ms>-<seq>`, ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl EventId {
+    /// The id before every event.
+    pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
+
+    /// The smallest id after this one.
+    fn next(self) -> EventId {
+        match self.seq.checked_add(1) {
+            Some(seq) => EventId { ms: self.ms, seq },
+            None => EventId {
+                ms: self.ms + 1,
+                seq: 0,
+            },
+        }
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl FromStr for EventId {
+    type Err = Error;
+
+    /// Strict: two decimal numbers joined by `-`, nothing else.
+    fn from_str(s: &str) -> Result<EventId> {
+        let bad = || {
+            Error::invalid(
+                "event id",
+                format!("expected <ms>-<seq>, got {:?}", truncate(s)),
+            )
+        };
+        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(ms) || !digits(seq) {
+            return Err(bad());
+        }
+        Ok(EventId {
+            ms: ms.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// One stored event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Its id, unique and ordered within the user's log.
+    pub id: EventId,
+    /// Its name (`agent_started`, `message`...).
+    pub name: String,
+    /// Its JSON payload, as stored.
+    pub data: Box<RawValue>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.name == other.name && self.data.get() == other.data.get()
+    }
+}
+
+/// The result of a replay.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// Events after the requested id, in order (at most the requested count).
+    pub events: Vec<Event>,
+    /// True when events after the requested id may have been trimmed by retention.
+    pub truncated: bool,
+}
+
+/// What a live subscription yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// A new event.
+    Event(Event),
+    /// Live events may have been missed; replay from the last seen id.
+    Gap,
+}
+
+/// Settings of the event log.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Events kept per user (approximate).
+    pub max_len: u64,
+    /// Events older than this are trimmed.
+    pub max_age: Duration,
+    /// Largest `data` payload in bytes.
+    pub max_data_bytes: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            max_len: DEFAULT_MAX_LEN,
+            max_age: DEFAULT_MAX_AGE,
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+        }
+    }
+}
+
+/// The per-user event log.
+#[derive(Clone, Debug)]
+pub struct Events {
+    manager: RedisManager,
+    config: EventsConfig,
+    append: Script,
+    replay: Script,
+}
+
+/// The result of [`Events::append_once`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The event's id (the earlier one when it was a duplicate).
+    pub id: EventId,
+    /// True when this (group, sequence) had been appended before; nothing was added.
+    pub duplicate: bool,
+}
+
+/// KEYS[1] stream (= channel), optional KEYS[2] the hash `sequence -> id` of a group of
+/// events appended once; ARGV: max_len, max_age_ms, name, data, sequence (with KEYS[2]).
+/// Returns {id, duplicate}.
+const APPEND: &str = r#"
+if KEYS[2] then
+  local seen = redis.call('HGET', KEYS[2], ARGV[5])
+  if seen then return {seen, 1} end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3], 'd', ARGV[4])
+local min = now - tonumber(ARGV[2])
+if min > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', min .. '-0') end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+if KEYS[2] then
+  redis.call('HSET', KEYS[2], ARGV[5], id)
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
+end
+redis.call('PUBLISH', KEYS[1], id .. '\n' .. ARGV[3] .. '\n' .. ARGV[4])
+return {id, 0}
+"#;
+
+/// KEYS[1] stream; ARGV: after id, count (0: none).
+/// Returns {exists, trimmed count, first retained id, last id, entries}.
+const REPLAY: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, '0-0', '0-0', {}} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local len, added, first, last = 0, 0, '0-0', '0-0'
+for i = 1, #info, 2 do
+  local k, v = info[i], info[i + 1]
+  if k == 'length' then len = v
+  elseif k == 'entries-added' then added = v
+  elseif k == 'first-entry' and v then first = v[1]
+  elseif k == 'last-generated-id' then last = v end
+end
+local entries = {}
+if tonumber(ARGV[2]) > 0 then
+  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+end
+return {1, added - len, first, last, entries}
+"#;
+
+type RawEntry = (String, Vec<(String, String)>);
+
+impl Events {
+    /// The event log with default retention.
+    pub fn new(manager: RedisManager) -> Events {
+        Events::with_config(manager, EventsConfig::default())
+    }
+
+    /// The event log with the given retention.
+    pub fn with_config(manager: RedisManager, config: EventsConfig) -> Events {
+        Events {
+            manager,
+            config,
+            append: Script::new(APPEND),
+            replay: Script::new(REPLAY),
+        }
+    }
+
+    /// Settings in force.
+    pub fn config(&self) -> &EventsConfig {
+        &self.config
+    }
+
+    /// Stores an event for the user and announces it; returns its id once stored.
+    pub async fn append(&self, scope: &UserScope, name: &str, data: &RawValue) -> Result<EventId> {
+        self.check_event(name, data)?;
+        let (id, _duplicate): (String, i64) = self
+            .manager
+            .run_script(
+                self.append
+                    .key(scope.key(family::EVENTS))
+                    .arg(self.config.max_len)
+                    .arg(self.config.max_age.as_millis() as u64)
+                    .arg(name)
+                    .arg(data.get()),
+            )
+            .await?;
+        id.parse()
+    }
+
+    /// Like [`Events::append`], but at most once per `(group, sequence)`: a producer that
+    /// runs again after a crash (an agent job reclaimed by another worker) re-emits its
+    /// events harmlessly, and the user sees each once. The marker lives as long as events do.
+    pub async fn append_once(
+        &self,
+        scope: &UserScope,
+        name: &str,
+        data: &RawValue,
+        group: &str,
+        sequence: u64,
+    ) -> Result<Appended> {
+        self.check_event(name, data)?;
+        let (id, duplicate): (String, i64) = self
+            .manager
+            .run_script(
+                self.append
+                    .key(scope.key(family::EVENTS))
+                    .key(scope.named_key(family::EVENTS_ONCE, group)?)
+                    .arg(self.config.max_len)
+                    .arg(self.config.max_age.as_millis() as u64)
+                    .arg(name)
+                    .arg(data.get())
+                    .arg(sequence),
+            )
+            .await?;
+        Ok(Appended {
+            id: id.parse()?,
+            duplicate: duplicate == 1,
+        })
+    }
+
+    fn check_event(&self, name: &str, data: &RawValue) -> Result<()> {
+        check_name("event name", name)?;
+        if data.get().len() > self.config.max_data_bytes {
+            return Err(Error::invalid(
+                "event data",
+                format!(
+                    "{} bytes exceeds the limit of {}",
+                    data.get().len(),
+                    self.config.max_data_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Events after `after` (exclusive), oldest first, at most `count`.
+    pub async fn replay_after(
+        &self,
+        scope: &UserScope,
+        after: EventId,
+        count: usize,
+    ) -> Result<Replay> {
+        let (exists, trimmed, first, _last, entries): (i64, i64, String, String, Vec<RawEntry>) =
+            self.manager
+                .run_script(
+                    self.replay
+                        .key(scope.key(family::EVENTS))
+                        .arg(after.to_string())
+                        .arg(count.max(1)),
+                )
+                .await?;
+        let truncated = if exists == 0 {
+            // The whole log expired: only an id from before the retention age can have lost events.
+            after != EventId::ZERO
+                && after.ms < now_ms().saturating_sub(self.config.max_age.as_millis() as u64)
+        } else {
+            // Trimmed entries all precede the first retained one. Conservative: an id exactly
+            // equal to the last trimmed one is also reported, since it cannot be told apart.
+            let first: EventId = first.parse()?;
+            trimmed > 0 && after.next() < first
+        };
+        let events = entries
+            .into_iter()
+            .map(decode_entry)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Replay { events, truncated })
+    }
+
+    /// The id of the newest event ever appended (not trimmed away), or [`EventId::ZERO`].
+    pub async fn last_id(&self, scope: &UserScope) -> Result<EventId> {
+        let (_exists, _trimmed, _first, last, _entries): (i64, i64, String, String, Vec<RawEntry>) =
+            self.manager
+                .run_script(self.replay.key(scope.key(family::EVENTS)).arg("0-0").arg(0))
+                .await?;
+        last.parse()
+    }
+
+    /// Follows the user's live events. Subscribe before replaying, so nothing falls between.
+    pub async fn subscribe(&self, scope: &UserScope) -> Result<EventSubscription> {
+        Ok(EventSubscription {
+            inner: self.manager.subscribe(&scope.key(family::EVENTS)).await?,
+        })
+    }
+}
+
+/// Live events of one user.
+#[derive(Debug)]
+pub struct EventSubscription {
+    inner: Subscription,
+}
+
+impl EventSubscription {
+    /// The next live event or gap; `None` once the manager is gone.
+    pub async fn recv(&mut self) -> Option<LiveEvent> {
+        self.inner.recv().await.map(decode_live)
+    }
+
+    /// The next live event or gap if one is already buffered, without waiting.
+    pub fn try_recv(&mut self) -> Option<LiveEvent> {
+        self.inner.try_recv().map(decode_live)
+    }
+}
+
+/// Only `append` publishes on an event channel; anything undecodable is treated as a gap to
+/// stay correct (the caller replays from the stream).
+fn decode_live(event: SubscriptionEvent) -> LiveEvent {
+    match event {
+        SubscriptionEvent::Gap => LiveEvent::Gap,
+        SubscriptionEvent::Message(payload) => {
+            decode_notification(&payload).map_or(LiveEvent::Gap, LiveEvent::Event)
+        }
+    }
+}
+
+fn decode_notification(payload: &[u8]) -> Option<Event> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut parts = text.splitn(3, '\n');
+    let id = parts.next()?.parse().ok()?;
+    let name = parts.next()?.to_owned();
+    let data = RawValue::from_string(parts.next()?.to_owned()).ok()?;
+    Some(Event { id, name, data })
+}
+
+fn decode_entry((id, fields): RawEntry) -> Result<Event> {
+    let mut name = None;
+    let mut data = None;
+    for (field, value) in fields {
+        match field.as_str() {
+            "e" => name = Some(value),
+            "d" => data = Some(value),
+            _ => {}
+        }
+    }
+    let (Some(name), Some(data)) = (name, data) else {
+        return Err(Error::invalid(
+            "stored event",
+            format!("entry {id} lacks e/d fields"),
+        ));
+    };
+    Ok(Event {
+        id: id.parse()?,
+        name,
+        data: RawValue::from_string(data)?,
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_parse_strictly() {
+        assert_eq!(
+            "12-3".parse::<EventId>().unwrap(),
+            EventId { ms: 12, seq: 3 }
+        );
+        for bad in [
+            "",
+            "12",
+            "12-",
+            "-3",
+            "a-b",
+            "1-2-3",
+            "1 -2",
+            "+",
+            "$",
+            "ssot:{u:x}:1-2",
+            &"9".repeat(30),
+        ] {
+            assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
+        }
+        assert!(EventId { ms: 1, seq: 9 } < EventId { ms: 2, seq: 0 });
+    }
+
+    #[test]
+    fn notifications_decode() {
+        let e = decode_notification(b"5-1\nmsg\n{\"a\":\"x\\ny\"}").unwrap();
+        assert_eq!(e.id, EventId { ms: 5, seq: 1 });
+        assert_eq!(e.name, "msg");
+        assert_eq!(e.data.get(), "{\"a\":\"x\\ny\"}");
+        assert!(decode_notification(b"garbage").is_none());
+    }
+}

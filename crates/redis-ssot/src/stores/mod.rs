@@ -1,0 +1,11 @@
+//! Typed stores built on the manager. Each file owns one key family (see [`crate::keys`]);
+//! none opens a connection of its own.
+
+pub mod agent_state;
+pub mod cache;
+pub mod events;
+pub mod jobs;
+pub mod lock;
+pub mod rate_limit;
+pub mod sessions;
+pub mod tokens;

@@ -1,0 +1,417 @@
+//! Checking files: parse, resolve, run the rules, apply suppressions, fingerprint.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use serde::Serialize;
+use tree_sitter::Node;
+
+use crate::config::{Priority, Settings};
+use crate::error::Error;
+use crate::fix::Fix;
+use crate::lang::python::PythonModel;
+use crate::lang::rust::RustModel;
+use crate::lang::{Language, Parsers, text};
+use crate::rules::direct_client::BannedNames;
+use crate::rules::{Context, Rule, direct_client, legacy_import, manager_instance};
+use crate::suppression::{self, Suppression, Verdict};
+
+/// A 1-based line and column (columns count characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+/// One reported violation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    /// The rule.
+    #[serde(serialize_with = "serialize_rule")]
+    pub rule: Rule,
+    /// Path relative to the project root, `/`-separated.
+    pub path: String,
+    /// Where it starts.
+    pub start: Location,
+    /// Where it ends.
+    pub end: Location,
+    /// What is wrong.
+    pub message: String,
+    /// The priority of the file.
+    pub priority: Priority,
+    /// Stable identity for the baseline: rule, path, enclosing scope, normalised code and
+    /// occurrence, but not the line.
+    pub fingerprint: String,
+    /// How to fix it, if it can be.
+    pub fix: Option<Fix>,
+}
+
+fn serialize_rule<S: serde::Serializer>(rule: &Rule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.code())
+}
+
+/// The outcome of checking one file.
+#[derive(Debug)]
+pub struct FileReport {
+    /// Path relative to the project root, `/`-separated.
+    pub path: String,
+    /// The file on disk.
+    pub file: PathBuf,
+    /// Its language.
+    pub language: Language,
+    /// What was found, in source order.
+    pub violations: Vec<Violation>,
+    /// Why the file was skipped (it does not parse, or is not UTF-8).
+    pub skipped: Option<String>,
+}
+
+/// What one run found over all files.
+#[derive(Debug, Default)]
+pub struct CheckResult {
+    /// One report per file checked, sorted by path.
+    pub files: Vec<FileReport>,
+}
+
+impl CheckResult {
+    /// Every violation, by path then position.
+    pub fn violations(&self) -> impl Iterator<Item = &Violation> {
+        self.files.iter().flat_map(|f| &f.violations)
+    }
+}
+
+/// Runs the rules over files, reusing parsers.
+///
+/// ## Behavior
+/// - Files are first screened for the words any violation must contain, as whole
+///   identifiers (see [`Prefilter`]). Files without them cannot have a violation and are
+///   not parsed (so their syntax errors are not reported either). `--no-prefilter` turns
+///   this off; the tests check that it changes no result.
+pub struct Checker<'s> {
+    settings: &'s Settings,
+    banned: BannedNames,
+    prefilter: Option<Prefilter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    /// A package root of a banned name.
+    Root,
+    /// The last segment of a banned Python name.
+    Last,
+    /// The manager class or a legacy module's last segment.
+    Always,
+}
+
+/// The words a file must contain to possibly have a violation. Why it is sound:
+/// - SSOT001: the callee resolves from an import of the package root, which the file
+///   writes (`use redis::…`, `redis::Client::open`; in Python right after `import`,
+///   `from` or the comma of `import a, redis`); a Python relative import can only reach
+///   the root when the file's own path starts with it. In Python,
+///   the callee's last written segment is the banned name's last segment (`Redis(`,
+///   `redis.from_url(`), or an alias of it, and then the import says `Redis as`.
+/// - SSOT002 and SSOT003: the legacy module's last segment and the manager class are
+///   written in the import or the call.
+struct Prefilter {
+    words: AhoCorasick,
+    /// Per word: its kind, whether it applies to Python, whether to Rust.
+    kinds: Vec<(Word, bool, bool)>,
+    /// Whether Python needs a `Last` word (false when a `pkg.*` pattern is configured).
+    python_needs_last: bool,
+    python_roots: Vec<String>,
+}
+
+impl Prefilter {
+    fn new(banned: &BannedNames, settings: &Settings) -> Option<Self> {
+        let mut entries: Vec<(String, Word, bool, bool)> = Vec::new();
+        let python_roots = dedup(banned.python_roots().map(str::to_owned));
+        let rust_roots = dedup(banned.rust_roots().map(str::to_owned));
+        for root in &python_roots {
+            entries.push((root.clone(), Word::Root, true, rust_roots.contains(root)));
+        }
+        for root in rust_roots.iter().filter(|r| !python_roots.contains(r)) {
+            entries.push((root.clone(), Word::Root, false, true));
+        }
+        let lasts = banned.python_last_segments();
+        for last in dedup(lasts.iter().flatten().map(|s| (*s).to_owned())) {
+            entries.push((last, Word::Last, true, false));
+        }
+        let always = settings.manager_class.iter().map(|m| m.name.clone()).chain(settings.legacy_modules.iter().filter_map(|(l, _)| l.last().cloned()));
+        for word in always {
+            entries.push((word, Word::Always, true, true));
+        }
+        // Leftmost-longest without overlaps is enough: every word is a whole identifier.
+        let words = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(entries.iter().map(|e| e.0.as_str())).ok()?;
+        let kinds = entries.into_iter().map(|(_, kind, python, rust)| (kind, python, rust)).collect();
+        Some(Self { words, kinds, python_needs_last: lasts.is_some(), python_roots })
+    }
+
+    fn may_violate(&self, path: &str, language: Language, source: &str) -> bool {
+        let python = language == Language::Python;
+        let first = path.split('/').next().unwrap_or_default();
+        let mut root = python && self.python_roots.iter().any(|r| r == first.strip_suffix(".py").unwrap_or(first));
+        let mut last = !(python && self.python_needs_last);
+        let bytes = source.as_bytes();
+        let is_ident = |b: u8| b == b'_' || b.is_ascii_alphanumeric();
+        for m in self.words.find_iter(source) {
+            let (kind, in_python, in_rust) = self.kinds[m.pattern().as_usize()];
+            let whole = !m.start().checked_sub(1).is_some_and(|i| is_ident(bytes[i])) && !bytes.get(m.end()).copied().is_some_and(is_ident);
+            if !whole || !(if python { in_python } else { in_rust }) {
+                continue;
+            }
+            match kind {
+                Word::Always => return true,
+                Word::Root => root = root || !python || after_import_keyword(&bytes[..m.start()]),
+                Word::Last => last = last || called_or_aliased(&bytes[m.end()..]),
+            }
+            if root && last {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Whether Python text right before a name ends with `import`, `from` or `,` (possibly
+/// followed by spaces and line continuations): where a module name is written.
+fn after_import_keyword(before: &[u8]) -> bool {
+    let end = before.iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\\')).map_or(0, |i| i + 1);
+    let before = &before[..end];
+    let keyword = |word: &[u8]| before.ends_with(word) && !before[..before.len() - word.len()].last().is_some_and(|&b| b == b'_' || b == b'.' || b.is_ascii_alphanumeric());
+    before.ends_with(b",") || keyword(b"import") || keyword(b"from")
+}
+
+/// Whether Python text right after a name continues as a call (`(`, possibly after
+/// spaces, line continuations or comments) or an import alias (`as`).
+fn called_or_aliased(rest: &[u8]) -> bool {
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            b' ' | b'\t' | b'\r' | b'\n' | b'\\' => i += 1,
+            b'#' => i += rest[i..].iter().position(|&b| b == b'\n').unwrap_or(rest.len() - i),
+            b'(' => return true,
+            b'a' => return rest[i..].starts_with(b"as") && rest.get(i + 2).is_some_and(|b| b.is_ascii_whitespace()),
+            _ => return false,
+        }
+    }
+    false
+}
+
+impl<'s> Checker<'s> {
+    /// A checker for `settings`.
+    pub fn new(settings: &'s Settings) -> Self {
+        let banned = BannedNames::new(&settings.extra_banned);
+        let prefilter = Prefilter::new(&banned, settings);
+        Self { settings, banned, prefilter }
+    }
+
+    /// Parses every file, without screening out those that cannot have a violation.
+    pub fn without_prefilter(mut self) -> Self {
+        self.prefilter = None;
+        self
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        self.settings
+    }
+
+    /// Checks `source` as if it were the file `path` (relative to the root, `/`-separated);
+    /// `Err` says why it cannot be checked (unknown language, syntax error).
+    pub fn check_text(&self, path: &str, source: &str) -> Result<Vec<Violation>, String> {
+        let language = Language::of(Path::new(path)).ok_or_else(|| format!("{path}: not a Python or Rust file"))?;
+        self.check_source(&mut Parsers::new(), path, language, source)
+    }
+
+    /// Checks `source` as the file `path` (relative to the root, `/`-separated).
+    pub(crate) fn check_source(&self, parsers: &mut Parsers, path: &str, language: Language, source: &str) -> Result<Vec<Violation>, String> {
+        if self.prefilter.as_ref().is_some_and(|p| !p.may_violate(path, language, source)) {
+            return Ok(Vec::new());
+        }
+        let tree = parsers.parse(language, source)?;
+        let ctx = Context { source, settings: self.settings, canonical: self.settings.is_canonical(path), banned: &self.banned };
+        let mut findings = Vec::new();
+        let comments = match language {
+            Language::Python => {
+                let (module, is_package) = python_module(path);
+                let model = PythonModel::build(tree.root_node(), source, &module, is_package);
+                direct_client::check_python(&model, &ctx, &mut findings);
+                legacy_import::check_python(&model, &ctx, &mut findings);
+                manager_instance::check_python(&model, &ctx, &mut findings);
+                model.comments
+            }
+            Language::Rust => {
+                let model = RustModel::build(tree.root_node(), source);
+                direct_client::check_rust(&model, &ctx, &mut findings);
+                legacy_import::check_rust(&model, &ctx, &mut findings);
+                manager_instance::check_rust(&model, &ctx, &mut findings);
+                model.comments
+            }
+        };
+        if findings.is_empty() {
+            return Ok(Vec::new());
+        }
+        findings.sort_by_key(|f| (f.start, f.rule));
+        let suppressions = read_suppressions(&comments, source);
+        let lines = LineIndex::new(source);
+        let priority = self.settings.priority_of(path);
+        let mut seen: Vec<(Rule, String, String)> = Vec::new();
+        let mut violations = Vec::new();
+        for finding in findings {
+            let start = lines.location(source, finding.start);
+            let mut message = finding.message;
+            match suppression::verdict(&suppressions, finding.rule, start.line - 1) {
+                Verdict::Suppressed => continue,
+                Verdict::MissingReason => message.push_str(" (`ssot: allow` ignored: it needs a reason)"),
+                Verdict::Report => {}
+            }
+            let identity = (finding.rule, finding.scope, finding.key);
+            let occurrence = seen.iter().filter(|s| **s == identity).count();
+            let fingerprint = fingerprint(identity.0, path, &identity.1, &identity.2, occurrence);
+            seen.push(identity);
+            violations.push(Violation {
+                rule: finding.rule,
+                path: path.to_owned(),
+                start,
+                end: lines.location(source, finding.end),
+                message,
+                priority,
+                fingerprint,
+                fix: finding.fix,
+            });
+        }
+        Ok(violations)
+    }
+
+    /// Checks one file on disk.
+    pub(crate) fn check_file(&self, parsers: &mut Parsers, file: &Path, path: String, language: Language) -> FileReport {
+        let mut report = FileReport { path, file: file.to_owned(), language, violations: Vec::new(), skipped: None };
+        // One read buffer per thread: no allocation, page faults or heap churn per file.
+        let mut buffer = std::mem::take(&mut parsers.buffer);
+        buffer.clear();
+        match std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut buffer)).map(|_| std::str::from_utf8(&buffer)) {
+            Err(e) => report.skipped = Some(format!("cannot read: {e}")),
+            Ok(Err(_)) => report.skipped = Some("not UTF-8".to_owned()),
+            Ok(Ok(source)) => match self.check_source(parsers, &report.path, language, source) {
+                Ok(violations) => report.violations = violations,
+                Err(e) => report.skipped = Some(e),
+            },
+        }
+        parsers.buffer = buffer;
+        report
+    }
+
+    /// Checks `paths` (files or directories, walked in parallel, honouring `.gitignore`).
+    pub fn check_paths(&self, paths: &[PathBuf]) -> Result<CheckResult, Error> {
+        let (sender, receiver) = mpsc::channel::<FileReport>();
+        for path in paths {
+            std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        }
+        // Files given by name are walk roots too: the walker yields them as they are.
+        if let Some((first, rest)) = paths.split_first() {
+            let mut builder = ignore::WalkBuilder::new(first);
+            for root in rest {
+                builder.add(root);
+            }
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            builder.threads(threads).require_git(false);
+            builder.build_parallel().run(|| {
+                let sender = sender.clone();
+                let mut parsers = Parsers::new();
+                Box::new(move |entry| {
+                    let Ok(entry) = entry else { return ignore::WalkState::Continue };
+                    if entry.file_type().is_some_and(|t| t.is_dir()) {
+                        let excluded = entry.depth() > 0 && self.settings.is_excluded(&self.relative(entry.path()));
+                        return if excluded { ignore::WalkState::Skip } else { ignore::WalkState::Continue };
+                    }
+                    if let Some(report) = self.check_entry(&mut parsers, entry.path()) {
+                        let _ = sender.send(report);
+                    }
+                    ignore::WalkState::Continue
+                })
+            });
+        }
+        drop(sender);
+        let mut files: Vec<FileReport> = receiver.into_iter().collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.dedup_by(|a, b| a.path == b.path);
+        Ok(CheckResult { files })
+    }
+
+    fn check_entry(&self, parsers: &mut Parsers, file: &Path) -> Option<FileReport> {
+        let language = Language::of(file)?;
+        let path = self.relative(file);
+        if self.settings.is_excluded(&path) {
+            return None;
+        }
+        Some(self.check_file(parsers, file, path, language))
+    }
+
+    /// `file` relative to the root, `/`-separated (as given when outside the root).
+    pub(crate) fn relative(&self, file: &Path) -> String {
+        let rel = file.strip_prefix(&self.settings.root).unwrap_or(file);
+        let rel = rel.strip_prefix(".").unwrap_or(rel);
+        rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    }
+}
+
+fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut items: Vec<String> = items.collect();
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// The dotted module of a root-relative Python path, and whether it is a package.
+fn python_module(path: &str) -> (Vec<String>, bool) {
+    let stem = path.trim_end_matches(".pyi").trim_end_matches(".py");
+    let mut segments: Vec<String> = stem.split('/').map(str::to_owned).collect();
+    let is_package = segments.last().is_some_and(|s| s == "__init__");
+    if is_package {
+        segments.pop();
+    }
+    (segments, is_package)
+}
+
+fn read_suppressions(comments: &[Node<'_>], source: &str) -> Vec<Suppression> {
+    comments
+        .iter()
+        .filter_map(|comment| {
+            let start = comment.start_byte();
+            let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+            let own_line = source[line_start..start].trim().is_empty();
+            suppression::parse(text(*comment, source), comment.start_position().row, own_line)
+        })
+        .collect()
+}
+
+/// FNV-1a, 64 bits: stable across platforms and releases, unlike `std`'s hasher.
+fn fingerprint(rule: Rule, path: &str, scope: &str, key: &str, occurrence: usize) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [rule.code(), path, scope, key, &occurrence.to_string()] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(source: &str) -> Self {
+        Self { starts: std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect() }
+    }
+
+    fn location(&self, source: &str, byte: usize) -> Location {
+        let line = self.starts.partition_point(|&s| s <= byte) - 1;
+        let column = source[self.starts[line]..byte].chars().count() + 1;
+        Location { line: line + 1, column }
+    }
+}

@@ -1,0 +1,174 @@
+//! SSOT001 `direct-client`.
+//!
+//! ## What it does
+//! Finds Redis clients and connection pools constructed outside the canonical module(s):
+//! in Python `redis.Redis`, `StrictRedis`, `from_url` (module function and class method),
+//! the `redis.asyncio` equivalents, `RedisCluster`, `Sentinel`, `ConnectionPool`,
+//! `BlockingConnectionPool` and `aioredis`; in Rust `redis::Client::open`,
+//! `redis::cluster::ClusterClient::{new,builder}`, `redis::aio::ConnectionManager::new`,
+//! `deadpool_redis` pool configs, `bb8_redis::RedisConnectionManager::new` and the `fred`
+//! client builders; plus every name in `extra-banned`. Names are matched after import
+//! aliases are resolved, so `import redis as r; r.Redis()` and `use redis::Client as C;
+//! C::open(u)` are found while strings, comments and unrelated `Redis` classes are not.
+//!
+//! ## Why is this bad?
+//! Each such client opens its own connections, outside the shared pool, the circuit
+//! breaker and the health monitor: the connection count grows with every module, and a
+//! Redis hiccup surfaces as a crash instead of a degraded state.
+//!
+//! ## Example
+//! ```python
+//! import redis
+//! cache = redis.Redis(host="localhost")
+//! ```
+//! Use instead:
+//! ```python
+//! from app.redis_manager import redis_manager
+//! cache = redis_manager
+//! ```
+//!
+//! ## Fix safety
+//! Unsafe, only with `--unsafe-fixes` and a configured `accessor` (or `rust-accessor`):
+//! the construction is replaced by the accessor and the import added. The shared client
+//! may be configured differently (database, decoding, timeouts) from the one built here.
+
+use crate::lang::python::PythonModel;
+use crate::lang::rust::RustModel;
+use crate::lang::{compact_text, text};
+use crate::names::NamePattern;
+use crate::rules::{Context, Finding, Rule, python_accessor_fix, rust_accessor_fix, show};
+
+/// Python names that build clients; `redis.Redis` also matches `redis.asyncio.Redis`,
+/// `redis.client.Redis` and so on (see [`NamePattern`]).
+const PYTHON_DEFAULTS: &[&str] = &[
+    "redis.Redis",
+    "redis.Redis.from_url",
+    "redis.Redis.from_pool",
+    "redis.StrictRedis",
+    "redis.StrictRedis.from_url",
+    "redis.from_url",
+    "redis.RedisCluster",
+    "redis.RedisCluster.from_url",
+    "redis.Sentinel",
+    "redis.ConnectionPool",
+    "redis.ConnectionPool.from_url",
+    "redis.BlockingConnectionPool",
+    "redis.BlockingConnectionPool.from_url",
+    "aioredis.Redis",
+    "aioredis.Redis.from_url",
+    "aioredis.StrictRedis",
+    "aioredis.from_url",
+    "aioredis.ConnectionPool",
+    "aioredis.BlockingConnectionPool",
+    "aioredis.create_redis",
+    "aioredis.create_redis_pool",
+    "aioredis.create_pool",
+    "aioredis.create_connection",
+    "aioredis.create_sentinel",
+];
+
+/// Rust paths that build clients or pools (calls, and `deadpool_redis::Config { .. }`).
+const RUST_DEFAULTS: &[&str] = &[
+    "redis::Client::open",
+    "redis::Client::build_with_tls",
+    "redis::ClusterClient::new",
+    "redis::ClusterClient::builder",
+    "redis::ClusterClientBuilder::new",
+    "redis::ConnectionManager::new",
+    "redis::ConnectionManager::new_with_config",
+    "redis::SentinelClient::build",
+    "deadpool_redis::Config",
+    "deadpool_redis::Config::default",
+    "deadpool_redis::Config::from_url",
+    "deadpool_redis::Config::from_connection_info",
+    "deadpool_redis::Manager::new",
+    "deadpool_redis::Pool::builder",
+    "deadpool_redis::Config::from_urls",
+    "bb8_redis::RedisConnectionManager::new",
+    "fred::Builder::from_config",
+    "fred::Builder::default_centralized",
+    "fred::Builder::default_clustered",
+    "fred::Client::new",
+    "fred::RedisClient::new",
+    "fred::Pool::new",
+    "fred::RedisPool::new",
+];
+
+/// The banned names in force for one run: defaults plus `extra-banned`.
+#[derive(Debug)]
+pub(crate) struct BannedNames {
+    python: Vec<NamePattern>,
+    rust: Vec<NamePattern>,
+}
+
+impl BannedNames {
+    pub(crate) fn new(extra: &[NamePattern]) -> Self {
+        let parse = |list: &[&str]| -> Vec<NamePattern> {
+            list.iter().map(|n| NamePattern::parse(n).expect("default names are valid")).chain(extra.iter().cloned()).collect()
+        };
+        Self { python: parse(PYTHON_DEFAULTS), rust: parse(RUST_DEFAULTS) }
+    }
+
+    /// The package roots of the Python names.
+    pub(crate) fn python_roots(&self) -> impl Iterator<Item = &str> {
+        self.python.iter().map(NamePattern::root)
+    }
+
+    /// The last segments of the Python names; `None` if a `pkg.*` pattern makes any name possible.
+    pub(crate) fn python_last_segments(&self) -> Option<Vec<&str>> {
+        self.python.iter().map(NamePattern::last).collect()
+    }
+
+    /// The package roots of the Rust names.
+    pub(crate) fn rust_roots(&self) -> impl Iterator<Item = &str> {
+        self.rust.iter().map(NamePattern::root)
+    }
+}
+
+fn message(written: &str, resolved: &str) -> String {
+    if written == resolved {
+        format!("Redis client built outside the canonical module: `{resolved}`")
+    } else {
+        format!("Redis client built outside the canonical module: `{written}` is `{resolved}`")
+    }
+}
+
+pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    if ctx.canonical {
+        return;
+    }
+    for call in &model.calls {
+        let Some(name) = model.candidates(call).into_iter().find(|c| ctx.banned.python.iter().any(|p| p.matches(c))) else { continue };
+        let callee = call.node.child_by_field_name("function").expect("resolved calls have a callee");
+        let written = text(callee, ctx.source);
+        out.push(Finding {
+            rule: Rule::DirectClient,
+            start: call.node.start_byte(),
+            end: call.node.end_byte(),
+            message: message(written, &show(&name, false)),
+            key: compact_text(callee, ctx.source),
+            scope: model.scope_path(call),
+            fix: python_accessor_fix(model, ctx, call.node.start_byte(), call.node.end_byte()),
+        });
+    }
+}
+
+pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    if ctx.canonical {
+        return;
+    }
+    for call in &model.calls {
+        let Some(name) = model.candidates(call).into_iter().find(|c| ctx.banned.rust.iter().any(|p| p.matches(c))) else { continue };
+        let written = call.path.join("::");
+        let (start, end) = (call.start.start_byte(), call.end.end_byte());
+        out.push(Finding {
+            rule: Rule::DirectClient,
+            start,
+            end,
+            message: message(&written, &show(&name, true)),
+            key: written,
+            scope: model.scope_path(call).to_owned(),
+            fix: rust_accessor_fix(ctx, start, end),
+        });
+    }
+}

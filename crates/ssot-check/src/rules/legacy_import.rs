@@ -1,0 +1,146 @@
+//! SSOT002 `legacy-import`.
+//!
+//! ## What it does
+//! Finds imports of modules that `[legacy-modules]` marks as old locations of the Redis
+//! manager: `import app.core.redis_manager`, `from app.core.redis_manager import x`,
+//! `from app.core import redis_manager`, relative forms, and Rust `use` trees.
+//!
+//! ## Why is this bad?
+//! A legacy module keeps a second manager (and its connections) alive, and every new
+//! import of it makes the migration longer.
+//!
+//! ## Example
+//! ```python
+//! from app.core.redis_manager import get_redis
+//! ```
+//! Use instead:
+//! ```python
+//! from app.redis_manager import get_redis
+//! ```
+//!
+//! ## Fix safety
+//! Safe: the import is rewritten to the canonical module and every name the file uses
+//! stays bound (aliases are kept, and `import a.legacy` also rewrites the `a.legacy.x`
+//! references). It relies on the canonical module exporting the same names, which is
+//! what the `legacy-modules` entry asserts. Relative imports and `from` imports that mix
+//! legacy and other names are reported without a fix.
+
+use crate::fix::{Applicability, Edit, Fix};
+use crate::lang::python::{BindingKind, Import, PythonModel, dotted_segments};
+use crate::lang::rust::{RustModel, path_segments};
+use crate::lang::{compact_text, walk};
+use crate::rules::{Context, Finding, Rule, show};
+
+fn legacy_of<'s>(ctx: &'s Context<'_>, path: &[String]) -> Option<(&'s [String], &'s [String])> {
+    ctx.settings
+        .legacy_modules
+        .iter()
+        .find(|(legacy, _)| path.starts_with(legacy))
+        .map(|(legacy, canonical)| (legacy.as_slice(), canonical.as_slice()))
+}
+
+fn message(legacy: &[String], canonical: &[String], rust: bool) -> String {
+    format!("Import of legacy Redis module `{}`; use `{}`", show(legacy, rust), show(canonical, rust))
+}
+
+fn safe(edits: Vec<Edit>, canonical: &[String], rust: bool) -> Option<Fix> {
+    Some(Fix { applicability: Applicability::Safe, message: format!("Import from `{}`", show(canonical, rust)), edits })
+}
+
+pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    if ctx.settings.legacy_modules.is_empty() {
+        return;
+    }
+    for import in &model.imports {
+        let report = |out: &mut Vec<Finding>, legacy: &[String], canonical: &[String], fix: Option<Fix>| {
+            out.push(Finding {
+                rule: Rule::LegacyImport,
+                start: import.node.start_byte(),
+                end: import.node.end_byte(),
+                message: message(legacy, canonical, false),
+                key: compact_text(import.node, ctx.source),
+                scope: String::new(),
+                fix,
+            });
+        };
+        match (&import.from_module, import.module_node) {
+            (Some(module), Some(module_node)) => {
+                if let Some((legacy, canonical)) = legacy_of(ctx, module) {
+                    // `from legacy[.sub] import names`: only the module changes.
+                    let target: Vec<String> = canonical.iter().chain(&module[legacy.len()..]).cloned().collect();
+                    let fix = (!import.relative).then(|| vec![Edit { start: module_node.start_byte(), end: module_node.end_byte(), content: target.join(".") }]);
+                    report(out, legacy, canonical, fix.and_then(|e| safe(e, canonical, false)));
+                } else if let Some((legacy, canonical, item)) = import.items.iter().find_map(|i| legacy_of(ctx, &i.path).map(|(l, c)| (l, c, i))) {
+                    // `from parent import legacy [as x]`: rewrite when it is the only name.
+                    let fix = (import.items.len() == 1 && item.path.len() == legacy.len()).then(|| {
+                        let local = item.alias.clone().unwrap_or_else(|| legacy.last().cloned().unwrap_or_default());
+                        let (last, parent) = canonical.split_last().expect("module paths are never empty");
+                        let alias = if *last == local { String::new() } else { format!(" as {local}") };
+                        let content = if parent.is_empty() { format!("import {last}{alias}") } else { format!("from {} import {last}{alias}", parent.join(".")) };
+                        vec![Edit { start: import.node.start_byte(), end: import.node.end_byte(), content }]
+                    });
+                    report(out, legacy, canonical, fix.and_then(|e| safe(e, canonical, false)));
+                }
+            }
+            _ => {
+                for item in &import.items {
+                    let Some((legacy, canonical)) = legacy_of(ctx, &item.path) else { continue };
+                    let target: Vec<String> = canonical.iter().chain(&item.path[legacy.len()..]).cloned().collect();
+                    let mut edits = vec![Edit { start: item.name_node.start_byte(), end: item.name_node.end_byte(), content: target.join(".") }];
+                    let fix = match item.alias {
+                        Some(_) => Some(edits),
+                        None => reference_edits(model, import, legacy, canonical, ctx.source).map(|refs| {
+                            edits.extend(refs);
+                            edits
+                        }),
+                    };
+                    report(out, legacy, canonical, fix.and_then(|e| safe(e, canonical, false)));
+                }
+            }
+        }
+    }
+}
+
+/// For `import a.legacy` (which binds `a`), the `a.legacy` prefixes of the references
+/// rewritten to the canonical module. `None` when that cannot be done safely.
+fn reference_edits(model: &PythonModel<'_>, import: &Import<'_>, legacy: &[String], canonical: &[String], source: &str) -> Option<Vec<Edit>> {
+    if legacy.len() < 2 || (canonical[0] != legacy[0] && model.module_binding(&canonical[0]).is_some_and(|b| b != BindingKind::Import(vec![canonical[0].clone()]))) {
+        return None;
+    }
+    let mut edits = Vec::new();
+    walk(model.root(), |node, enter| {
+        let inside_import = node.start_byte() >= import.node.start_byte() && node.end_byte() <= import.node.end_byte();
+        if enter && node.kind() == "attribute" && !inside_import && dotted_segments(node, source).is_some_and(|s| s == legacy) {
+            edits.push(Edit { start: node.start_byte(), end: node.end_byte(), content: canonical.join(".") });
+        }
+    });
+    Some(edits)
+}
+
+pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    if ctx.settings.legacy_modules.is_empty() {
+        return;
+    }
+    for use_decl in &model.uses {
+        let Some((legacy, canonical)) = use_decl.leaves.iter().find_map(|leaf| legacy_of(ctx, leaf)) else { continue };
+        // Replace the legacy prefix where it is written as one path at the start of the tree.
+        let mut node = use_decl.prefix_node;
+        while let Some(n) = node {
+            match path_segments(n, ctx.source) {
+                Some(s) if s.len() > legacy.len() => node = n.child_by_field_name("path"),
+                Some(s) if s == legacy => break,
+                _ => node = None,
+            }
+        }
+        let fix = node.map(|n| vec![Edit { start: n.start_byte(), end: n.end_byte(), content: canonical.join("::") }]);
+        out.push(Finding {
+            rule: Rule::LegacyImport,
+            start: use_decl.node.start_byte(),
+            end: use_decl.node.end_byte(),
+            message: message(legacy, canonical, true),
+            key: compact_text(use_decl.node, ctx.source),
+            scope: String::new(),
+            fix: fix.and_then(|e| safe(e, canonical, true)),
+        });
+    }
+}

@@ -1,0 +1,151 @@
+//! The rules, registered in one table ([`Rule`]), one file each.
+//!
+//! Each rule file documents What / Why / Example / Fix safety and has a fixture in
+//! `fixtures/` beside it whose lines carry `# OK` or `# SSOT00N` markers.
+
+pub(crate) mod direct_client;
+pub(crate) mod legacy_import;
+pub(crate) mod manager_instance;
+
+use tree_sitter::Node;
+
+use crate::config::Settings;
+use crate::fix::{Applicability, Edit, Fix};
+use crate::lang::python::{BindingKind, PythonModel};
+
+/// A rule of `ssot check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// SSOT001: a Redis client or pool built outside the canonical module.
+    DirectClient,
+    /// SSOT002: an import of a legacy manager module.
+    LegacyImport,
+    /// SSOT003: the manager class instantiated outside the canonical module.
+    ManagerInstance,
+}
+
+/// The registry: code, name, one-line summary, longer explanation.
+const TABLE: [(Rule, &str, &str, &str, &str); 3] = [
+    (
+        Rule::DirectClient,
+        "SSOT001",
+        "direct-client",
+        "Redis client or pool constructed outside the canonical module",
+        "Every Redis client or connection pool built outside the canonical module opens its own connections, outside the shared pool, breaker and health checks. Use the shared manager instead.",
+    ),
+    (
+        Rule::LegacyImport,
+        "SSOT002",
+        "legacy-import",
+        "Import of a legacy Redis manager module",
+        "The module is a legacy location of the Redis manager; importing it keeps a second source of truth alive. Import the canonical module instead (`--fix` rewrites the import).",
+    ),
+    (
+        Rule::ManagerInstance,
+        "SSOT003",
+        "manager-instance",
+        "Redis manager class instantiated outside the canonical module",
+        "Each new manager instance owns its own connections; every component must share the one instance the canonical module exposes.",
+    ),
+];
+
+impl Rule {
+    /// Every rule, in code order.
+    pub const ALL: [Rule; 3] = [Rule::DirectClient, Rule::LegacyImport, Rule::ManagerInstance];
+
+    fn entry(self) -> &'static (Rule, &'static str, &'static str, &'static str, &'static str) {
+        TABLE.iter().find(|e| e.0 == self).expect("every rule is registered")
+    }
+
+    /// The code (`SSOT001`).
+    pub fn code(self) -> &'static str {
+        self.entry().1
+    }
+
+    /// The kebab-case name (`direct-client`).
+    pub fn name(self) -> &'static str {
+        self.entry().2
+    }
+
+    /// One line saying what the rule finds.
+    pub fn summary(self) -> &'static str {
+        self.entry().3
+    }
+
+    /// Why it matters and what to do.
+    pub fn explanation(self) -> &'static str {
+        self.entry().4
+    }
+
+    /// The rule with this code.
+    pub fn from_code(code: &str) -> Option<Rule> {
+        TABLE.iter().find(|e| e.1 == code).map(|e| e.0)
+    }
+}
+
+/// What a rule reports before the checker adds positions, priority and fingerprint.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    pub(crate) rule: Rule,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) message: String,
+    /// Layout-independent text of the flagged code (part of the fingerprint).
+    pub(crate) key: String,
+    /// Enclosing functions/classes (part of the fingerprint).
+    pub(crate) scope: String,
+    pub(crate) fix: Option<Fix>,
+}
+
+/// What every rule sees of one file.
+pub(crate) struct Context<'a> {
+    pub(crate) source: &'a str,
+    pub(crate) settings: &'a Settings,
+    /// Whether the file is one of the canonical modules.
+    pub(crate) canonical: bool,
+    pub(crate) banned: &'a direct_client::BannedNames,
+}
+
+/// Python unsafe fix: the construction `start..end` becomes the configured accessor, and
+/// the accessor is imported unless the module already imports it.
+pub(crate) fn python_accessor_fix(model: &PythonModel<'_>, ctx: &Context<'_>, start: usize, end: usize) -> Option<Fix> {
+    let accessor = ctx.settings.accessor.as_ref()?;
+    let mut edits = vec![Edit { start, end, content: accessor.expression.clone() }];
+    let wanted: Vec<String> = accessor.module.split('.').map(str::to_owned).chain([accessor.name.clone()]).collect();
+    match model.module_binding(&accessor.name) {
+        Some(BindingKind::Import(target)) if target == wanted => {}
+        Some(_) => return None,
+        None => edits.push(python_import_edit(model.root(), ctx.source, &format!("from {} import {}", accessor.module, accessor.name))),
+    }
+    Some(Fix { applicability: Applicability::Unsafe, message: format!("Use `{}`", accessor.spec()), edits })
+}
+
+/// Rust unsafe fix: the construction becomes the configured Rust accessor expression.
+pub(crate) fn rust_accessor_fix(ctx: &Context<'_>, start: usize, end: usize) -> Option<Fix> {
+    let accessor = ctx.settings.rust_accessor.as_ref()?;
+    Some(Fix { applicability: Applicability::Unsafe, message: format!("Use `{accessor}`"), edits: vec![Edit { start, end, content: accessor.clone() }] })
+}
+
+/// Inserts `line` after the last top-level import (or the docstring, or at the top).
+fn python_import_edit(module: Node<'_>, source: &str, line: &str) -> Edit {
+    let mut anchor = None;
+    for i in 0..module.named_child_count() {
+        let Some(child) = module.named_child(i) else { continue };
+        let is_docstring = i == 0 && child.kind() == "expression_statement" && child.named_child(0).is_some_and(|c| c.kind() == "string");
+        if is_docstring || matches!(child.kind(), "import_statement" | "import_from_statement" | "future_import_statement") {
+            anchor = Some(child.end_byte());
+        }
+    }
+    match anchor {
+        None => Edit { start: 0, end: 0, content: format!("{line}\n") },
+        Some(end) => match source[end..].find('\n') {
+            Some(newline) => Edit { start: end + newline + 1, end: end + newline + 1, content: format!("{line}\n") },
+            None => Edit { start: source.len(), end: source.len(), content: format!("\n{line}") },
+        },
+    }
+}
+
+/// Shows a resolved name in the file's language (`a.b` for Python, `a::b` for Rust).
+pub(crate) fn show(segments: &[String], rust: bool) -> String {
+    segments.join(if rust { "::" } else { "." })
+}

@@ -1,0 +1,12 @@
+//! Tests of `ssot check`, all in one binary: each rule on its fixture, the fixture
+//! project through the command line (text, JSON, SARIF, statistics, GitHub), config
+//! errors, the baseline round trip, fixes, and SARIF against the 2.1.0 schema.
+
+mod baseline;
+mod cli;
+mod common;
+mod config;
+mod fix;
+mod project;
+mod rules;
+mod sarif;

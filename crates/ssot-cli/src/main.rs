@@ -1,0 +1,298 @@
+//! The `ssot` binary: thin wrappers that parse flags, set up tracing, build config and call
+//! the crates.
+//!
+//! Exit codes: 0 success, 1 findings (unhealthy, violations), 2 error (bad config, bad
+//! input). A closed stdout (BrokenPipe) exits 0.
+
+mod config;
+mod doctor;
+mod embedded;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// redis-ssot: one Redis layer for a real-time backend, and the tools that keep it the only one.
+#[derive(Debug, Parser)]
+#[command(name = "ssot", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./ssot.toml when present.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the effective Redis configuration and a health report.
+    Doctor {
+        /// Redis URL (overrides REDIS_URL and the config file).
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find, count, ratchet and fix Redis SSOT violations in Python and Rust code.
+    Check(ssot_check::CheckArgs),
+    /// Run the WebSocket gateway.
+    Serve {
+        /// Address to listen on (overrides [gateway] listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Redis URL (overrides REDIS_URL and the config file).
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
+    },
+    /// Run agent jobs sent in through the gateway, and scheduled jobs under a fenced lock.
+    Worker {
+        /// Redis URL (overrides REDIS_URL and the config file).
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
+        /// Jobs run at once.
+        #[arg(long, value_name = "N")]
+        concurrency: Option<usize>,
+        /// The agent: `demo` (built in, no network) or `http` (needs --agent-url).
+        #[arg(long, value_name = "KIND")]
+        agent: Option<String>,
+        /// Where the `http` agent POSTs jobs and reads NDJSON events back.
+        #[arg(long, value_name = "URL")]
+        agent_url: Option<String>,
+    },
+    /// Print a development JWT signed with SSOT_JWT_SECRET (HS256).
+    Token {
+        /// The user id (`sub`).
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Run the demo: an embedded Redis (data under .ssot/, AOF on), the gateway and a worker.
+    Demo {
+        /// Address of the gateway.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Use this Redis instead of starting one.
+        #[arg(long, value_name = "URL")]
+        redis: Option<String>,
+        /// Folder for the embedded Redis's data.
+        #[arg(long, value_name = "DIR", default_value = ".ssot")]
+        data: PathBuf,
+    },
+}
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy)]
+enum Exit {
+    Success = 0,
+    Findings = 1,
+    Error = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => ssot_check::run(args),
+        command => {
+            init_tracing();
+            match run(cli.config, command) {
+                Ok(exit) => exit.into(),
+                Err(err) => {
+                    if is_broken_pipe(&err) {
+                        return Exit::Success.into();
+                    }
+                    eprintln!("error: {err:#}");
+                    Exit::Error.into()
+                }
+            }
+        }
+    }
+}
+
+fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
+    let file = config::FileOptions::load(config_path.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match command {
+        Command::Doctor { redis, json } => {
+            let redis_config = config::redis_config(&file, redis.as_deref())?;
+            let report = runtime.block_on(doctor::examine(redis_config));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(if report.healthy() {
+                Exit::Success
+            } else {
+                Exit::Findings
+            })
+        }
+        Command::Serve { listen, redis } => {
+            let redis_config = config::redis_config(&file, redis.as_deref())?;
+            let tokens = config::token_config(&file)?;
+            let gateway = config::gateway_config(&file, listen.as_deref(), tokens)?;
+            runtime.block_on(async {
+                let manager = redis_ssot::init(redis_config)?;
+                ssot_gateway::run(gateway, manager, shutdown_signal()).await?;
+                Ok(Exit::Success)
+            })
+        }
+        Command::Worker {
+            redis,
+            concurrency,
+            agent,
+            agent_url,
+        } => {
+            let redis_config = config::redis_config(&file, redis.as_deref())?;
+            let flags = config::WorkerFlags {
+                concurrency,
+                agent,
+                agent_url,
+            };
+            let worker = config::worker_config(&file, flags)?;
+            let events = file.gateway.events_config()?;
+            runtime.block_on(async {
+                let manager = redis_ssot::init(redis_config)?;
+                ssot_worker::Worker::new(worker, manager)
+                    .with_events_config(events)
+                    .run(shutdown_signal())
+                    .await?;
+                Ok(Exit::Success)
+            })
+        }
+        Command::Token { user, ttl } => {
+            let tokens = config::token_config(&file)?;
+            let user = redis_ssot::UserId::new(&user)?;
+            println!("{}", tokens.issue(&user, Duration::from_secs(ttl))?);
+            Ok(Exit::Success)
+        }
+        Command::Demo {
+            listen,
+            redis,
+            data,
+        } => runtime.block_on(demo(file, listen, redis, data)),
+        Command::Check(_) => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// The demo: everything on one machine with nothing to configure.
+async fn demo(
+    file: config::FileOptions,
+    listen: String,
+    redis: Option<String>,
+    data: PathBuf,
+) -> anyhow::Result<Exit> {
+    let embedded = match &redis {
+        Some(_) => None,
+        None => Some(embedded::EmbeddedRedis::start(&data)?),
+    };
+    let url = redis.or_else(|| embedded.as_ref().map(embedded::EmbeddedRedis::url));
+    let redis_config = config::redis_config(&file, url.as_deref())?;
+    // Development secrets for this run only, unless the environment provides them.
+    let secret = std::env::var("SSOT_JWT_SECRET").unwrap_or_else(|_| {
+        format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        )
+    });
+    let service_key = std::env::var("SSOT_SERVICE_KEY")
+        .unwrap_or_else(|_| format!("{:032x}", rand::random::<u128>()));
+    let tokens = redis_ssot::stores::tokens::TokenConfig::hs256(secret.as_bytes())?;
+    let mut gateway_options = file.gateway.clone().with_env(std::env::vars());
+    gateway_options.listen = Some(listen);
+    gateway_options.service_key = Some(service_key.clone());
+    let gateway_config = gateway_options.resolve(tokens.clone())?;
+    let manager = redis_ssot::init(redis_config)?;
+    let gateway = ssot_gateway::Gateway::bind(gateway_config, manager.clone()).await?;
+    let addr = gateway.local_addr();
+    let token = tokens.issue(
+        &redis_ssot::UserId::new("demo")?,
+        Duration::from_secs(24 * 3600),
+    )?;
+    let redis_urls = manager.config().redacted_urls().join(",");
+    let banner = [
+        "redis-ssot demo".to_owned(),
+        format!("  redis:    {redis_urls}"),
+        format!("  open:     http://{addr}/#token={token}"),
+        format!("  token:    {token}"),
+        format!(
+            "  publish:  curl -s -X POST http://{addr}/v1/users/demo/events \\\n              \
+             -H 'Authorization: Bearer {service_key}' -H 'Content-Type: application/json' \\\n              \
+             -d '{{\"event\":\"hello\",\"data\":{{\"text\":\"hi\"}}}}'"
+        ),
+        "  stop:     Ctrl-C\n".to_owned(),
+    ]
+    .join("\n");
+    // One write, and a closed stdout (the reader went away) does not stop the demo.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
+    let mut worker_options = file.worker.clone();
+    // Slow enough to watch a run stream in.
+    worker_options.demo_step_ms = worker_options.demo_step_ms.or(Some(400));
+    let worker = ssot_worker::Worker::new(worker_options.resolve()?, manager.clone())
+        .with_events_config(file.gateway.events_config()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker.run(async move {
+        let mut stop_rx = stop_rx;
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
+    gateway.serve(shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    worker.await??;
+    drop(embedded);
+    Ok(Exit::Success)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SSOT_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("warn,ssot=info,redis_ssot=info,ssot_gateway=info,ssot_worker=info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

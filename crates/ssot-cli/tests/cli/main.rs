@@ -1,0 +1,7 @@
+//! The `ssot` binary end to end, as real processes against real redis-server processes.
+
+mod browser;
+mod doctor;
+mod pipeline;
+mod serve;
+mod support;

@@ -1,0 +1,394 @@
+//! Gateway settings: [`GatewayOptions`] as written (`[gateway]` table, `SSOT_*` env), resolved
+//! into a validated [`GatewayConfig`] with errors that name the setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use redis_ssot::stores::events::EventsConfig;
+use redis_ssot::stores::tokens::TokenConfig;
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default largest inbound WebSocket message.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Default time a write to a socket may wait for the client before it counts as slow.
+pub const DEFAULT_SLOW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default inbound frames per second per user.
+pub const DEFAULT_INBOUND_RATE: u32 = 20;
+/// Default inbound burst per user.
+pub const DEFAULT_INBOUND_BURST: u32 = 40;
+/// Default consecutive rate-limited frames before the socket is closed with 1008.
+pub const DEFAULT_ABUSE_THRESHOLD: u32 = 20;
+/// Default budget to read request headers (slowloris).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit of open WebSockets per process (the open-file cap is 20,000 here).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 19_500;
+/// Default time to drain sockets on shutdown.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default queue of agent jobs (the worker's default too).
+pub const DEFAULT_AGENT_QUEUE: &str = "agent";
+/// Default largest chat message text.
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 8 * 1024;
+/// Default chat messages per minute per user.
+pub const DEFAULT_MESSAGE_RATE: u32 = 60;
+/// Default burst of chat messages per user.
+pub const DEFAULT_MESSAGE_BURST: u32 = 20;
+/// Default WebSocket read buffer: small, since most sockets are idle most of the time and
+/// tungstenite allocates it up front (its default, 128 KiB, would dominate memory per
+/// connection). Clients send little; larger frames still work, the buffer grows as needed.
+pub const DEFAULT_SOCKET_BUFFER: usize = 512;
+
+/// Gateway settings as written by the user.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GatewayOptions {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Allowed `Origin` values; `*` allows any. Empty: same host only. Env: `SSOT_ALLOWED_ORIGINS`.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest inbound WebSocket message (bytes); larger ones close with 1009.
+    pub max_message_bytes: Option<usize>,
+    /// Milliseconds a write may wait for the client before closing with 4000.
+    pub slow_consumer_timeout_ms: Option<u64>,
+    /// Inbound frames per second per user.
+    pub inbound_rate: Option<u32>,
+    /// Inbound burst per user.
+    pub inbound_burst: Option<u32>,
+    /// Consecutive rate-limited frames before closing with 1008.
+    pub abuse_threshold: Option<u32>,
+    /// Milliseconds to read request headers.
+    pub header_timeout_ms: Option<u64>,
+    /// Open WebSockets per process.
+    pub max_connections: Option<usize>,
+    /// Milliseconds to drain sockets on shutdown.
+    pub drain_timeout_ms: Option<u64>,
+    /// WebSocket read buffer allocated per socket (bytes).
+    pub socket_buffer_bytes: Option<usize>,
+    /// Events kept per user.
+    pub event_max_len: Option<u64>,
+    /// Seconds events are kept.
+    pub event_max_age_secs: Option<u64>,
+    /// Largest event `data` (bytes) accepted by the publish API.
+    pub max_event_bytes: Option<usize>,
+    /// Service key for the publish API. Prefer the env var `SSOT_SERVICE_KEY`.
+    pub service_key: Option<String>,
+    /// Queue that chat messages are enqueued on for `ssot worker`.
+    pub agent_queue: Option<String>,
+    /// Largest chat message text (bytes).
+    pub max_text_bytes: Option<usize>,
+    /// Chat messages per minute per user.
+    pub message_rate: Option<u32>,
+    /// Burst of chat messages per user.
+    pub message_burst: Option<u32>,
+}
+
+/// Validated gateway settings.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Allowed origins (`*` = any; empty = same host only).
+    pub allowed_origins: Vec<String>,
+    /// Largest inbound WebSocket message.
+    pub max_message_bytes: usize,
+    /// How long a write may wait for the client.
+    pub slow_consumer_timeout: Duration,
+    /// Inbound frames per second per user.
+    pub inbound_rate: u32,
+    /// Inbound burst per user.
+    pub inbound_burst: u32,
+    /// Consecutive rate-limited frames before closing with 1008.
+    pub abuse_threshold: u32,
+    /// Budget to read request headers.
+    pub header_timeout: Duration,
+    /// Open WebSockets per process.
+    pub max_connections: usize,
+    /// Time to drain sockets on shutdown.
+    pub drain_timeout: Duration,
+    /// WebSocket read buffer allocated per socket.
+    pub socket_buffer_bytes: usize,
+    /// Event retention and payload limit.
+    pub events: EventsConfig,
+    /// Service key of the publish API; `None` disables publishing (401).
+    pub service_key: Option<String>,
+    /// Queue that chat messages are enqueued on.
+    pub agent_queue: String,
+    /// Largest chat message text.
+    pub max_text_bytes: usize,
+    /// Chat messages per minute per user.
+    pub message_rate: u32,
+    /// Burst of chat messages per user.
+    pub message_burst: u32,
+    /// Token verification.
+    pub tokens: TokenConfig,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {reason}")]
+pub struct ConfigError {
+    /// The setting (`gateway.listen`, `SSOT_ALLOWED_ORIGINS`).
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn err(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl GatewayOptions {
+    /// Overlays `SSOT_ALLOWED_ORIGINS` and `SSOT_SERVICE_KEY` from the given variables.
+    pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> GatewayOptions {
+        for (key, value) in vars {
+            match key.as_str() {
+                "SSOT_ALLOWED_ORIGINS" => {
+                    self.allowed_origins = Some(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                }
+                "SSOT_SERVICE_KEY" if !value.is_empty() => self.service_key = Some(value),
+                _ => {}
+            }
+        }
+        self
+    }
+
+    /// Event retention and payload limit: the gateway's, and what `ssot worker` must use too so
+    /// both trim the same way.
+    pub fn events_config(&self) -> Result<EventsConfig, ConfigError> {
+        let mut events = EventsConfig::default();
+        match self.event_max_len {
+            Some(0) => return Err(err("gateway.event-max-len", "must be greater than 0")),
+            Some(n) => events.max_len = n,
+            None => {}
+        }
+        match self.event_max_age_secs {
+            Some(0) => return Err(err("gateway.event-max-age-secs", "must be greater than 0")),
+            Some(secs) => events.max_age = Duration::from_secs(secs),
+            None => {}
+        }
+        match self.max_event_bytes {
+            Some(0) => return Err(err("gateway.max-event-bytes", "must be greater than 0")),
+            Some(n) => events.max_data_bytes = n,
+            None => {}
+        }
+        Ok(events)
+    }
+
+    /// Validates into settings; `tokens` comes from the `[tokens]` table and `SSOT_JWT_SECRET`.
+    pub fn resolve(self, tokens: TokenConfig) -> Result<GatewayConfig, ConfigError> {
+        let events = self.events_config()?;
+        let listen_raw = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            err(
+                "gateway.listen",
+                format!("expected ip:port, got {listen_raw:?}"),
+            )
+        })?;
+        let positive = |key: &str, v: Option<usize>, default: usize| match v {
+            None => Ok(default),
+            Some(0) => Err(err(key, "must be greater than 0")),
+            Some(v) => Ok(v),
+        };
+        let ms = |key: &str, v: Option<u64>, default: Duration| match v {
+            None => Ok(default),
+            Some(0) => Err(err(key, "must be greater than 0")),
+            Some(v) => Ok(Duration::from_millis(v)),
+        };
+        let count = |key: &str, v: Option<u32>, default: u32| match v {
+            None => Ok(default),
+            Some(0) => Err(err(key, "must be greater than 0")),
+            Some(v) => Ok(v),
+        };
+        let allowed_origins = self.allowed_origins.unwrap_or_default();
+        for origin in &allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(err(
+                    "gateway.allowed-origins",
+                    format!("{origin:?} is not an origin like https://app.example.com, nor *"),
+                ));
+            }
+        }
+        if let Some(key) = &self.service_key
+            && key.len() < 16
+        {
+            return Err(err("gateway.service-key", "must be at least 16 characters"));
+        }
+        Ok(GatewayConfig {
+            listen,
+            allowed_origins,
+            max_message_bytes: positive(
+                "gateway.max-message-bytes",
+                self.max_message_bytes,
+                DEFAULT_MAX_MESSAGE_BYTES,
+            )?,
+            slow_consumer_timeout: ms(
+                "gateway.slow-consumer-timeout-ms",
+                self.slow_consumer_timeout_ms,
+                DEFAULT_SLOW_CONSUMER_TIMEOUT,
+            )?,
+            inbound_rate: count(
+                "gateway.inbound-rate",
+                self.inbound_rate,
+                DEFAULT_INBOUND_RATE,
+            )?,
+            inbound_burst: count(
+                "gateway.inbound-burst",
+                self.inbound_burst,
+                DEFAULT_INBOUND_BURST,
+            )?,
+            abuse_threshold: count(
+                "gateway.abuse-threshold",
+                self.abuse_threshold,
+                DEFAULT_ABUSE_THRESHOLD,
+            )?,
+            header_timeout: ms(
+                "gateway.header-timeout-ms",
+                self.header_timeout_ms,
+                DEFAULT_HEADER_TIMEOUT,
+            )?,
+            max_connections: positive(
+                "gateway.max-connections",
+                self.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+            )?,
+            drain_timeout: ms(
+                "gateway.drain-timeout-ms",
+                self.drain_timeout_ms,
+                DEFAULT_DRAIN_TIMEOUT,
+            )?,
+            socket_buffer_bytes: positive(
+                "gateway.socket-buffer-bytes",
+                self.socket_buffer_bytes,
+                DEFAULT_SOCKET_BUFFER,
+            )?,
+            events,
+            service_key: self.service_key,
+            agent_queue: {
+                let queue = self
+                    .agent_queue
+                    .unwrap_or_else(|| DEFAULT_AGENT_QUEUE.to_owned());
+                redis_ssot::keys::check_name("gateway.agent-queue", &queue)
+                    .map_err(|e| err("gateway.agent-queue", e.to_string()))?;
+                queue
+            },
+            max_text_bytes: positive(
+                "gateway.max-text-bytes",
+                self.max_text_bytes,
+                DEFAULT_MAX_TEXT_BYTES,
+            )?,
+            message_rate: count(
+                "gateway.message-rate",
+                self.message_rate,
+                DEFAULT_MESSAGE_RATE,
+            )?,
+            message_burst: count(
+                "gateway.message-burst",
+                self.message_burst,
+                DEFAULT_MESSAGE_BURST,
+            )?,
+            tokens,
+        })
+    }
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("listen", &self.listen)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("slow_consumer_timeout", &self.slow_consumer_timeout)
+            .field("inbound_rate", &self.inbound_rate)
+            .field("inbound_burst", &self.inbound_burst)
+            .field("max_connections", &self.max_connections)
+            .field("events", &self.events)
+            .field(
+                "service_key",
+                &self.service_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> TokenConfig {
+        TokenConfig::hs256(b"0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let cfg = GatewayOptions::default().resolve(tokens()).unwrap();
+        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
+        assert!(cfg.service_key.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let bad = [
+            (
+                GatewayOptions {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                "gateway.listen",
+            ),
+            (
+                GatewayOptions {
+                    max_message_bytes: Some(0),
+                    ..Default::default()
+                },
+                "gateway.max-message-bytes",
+            ),
+            (
+                GatewayOptions {
+                    allowed_origins: Some(vec!["example.com".into()]),
+                    ..Default::default()
+                },
+                "gateway.allowed-origins",
+            ),
+            (
+                GatewayOptions {
+                    service_key: Some("short".into()),
+                    ..Default::default()
+                },
+                "gateway.service-key",
+            ),
+        ];
+        for (opts, key) in bad {
+            assert_eq!(opts.resolve(tokens()).unwrap_err().key, key);
+        }
+    }
+
+    #[test]
+    fn env_overlays_and_secrets_are_redacted() {
+        let opts = GatewayOptions::default().with_env([
+            (
+                "SSOT_ALLOWED_ORIGINS".to_owned(),
+                "https://a.example, https://b.example".to_owned(),
+            ),
+            (
+                "SSOT_SERVICE_KEY".to_owned(),
+                "service-key-0123456789".to_owned(),
+            ),
+        ]);
+        let cfg = opts.resolve(tokens()).unwrap();
+        assert_eq!(cfg.allowed_origins.len(), 2);
+        assert!(!format!("{cfg:?}").contains("service-key-0123456789"));
+    }
+}

@@ -1,0 +1,101 @@
+//! The one HTTP error type: details are logged, clients get a stable code and message.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use redis_ssot::Error;
+use redis_ssot::stores::tokens::TokenError;
+
+/// An error answered over HTTP.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Stable code of a rejected token.
+pub(crate) fn token_code(err: &TokenError) -> &'static str {
+    match err {
+        TokenError::Missing => "token_missing",
+        TokenError::Malformed => "token_malformed",
+        TokenError::Algorithm => "token_algorithm",
+        TokenError::BadSignature => "token_signature",
+        TokenError::Expired => "token_expired",
+        TokenError::NotYetValid => "token_not_yet_valid",
+        TokenError::WrongAudience => "token_audience",
+        TokenError::WrongIssuer => "token_issuer",
+        TokenError::Claim(_) => "token_claims",
+        TokenError::Revoked => "token_revoked",
+        _ => "token_invalid",
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match &err {
+            Error::Token(kind) => ApiError::unauthorized(token_code(kind), kind.to_string()),
+            Error::Invalid { .. } => ApiError::bad_request("invalid_input", err.to_string()),
+            _ if err.is_transient() => {
+                tracing::warn!(cause = %err, "redis unavailable for a request");
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: crate::protocol::codes::REDIS_UNAVAILABLE,
+                    message: "Redis is unavailable; retry later".to_owned(),
+                    retry_after: Some(err.retry_after().unwrap_or(Duration::from_secs(1))),
+                }
+            }
+            _ => {
+                tracing::error!(cause = %err, "request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({
+            "error": { "code": self.code, "message": self.message }
+        }));
+        let mut response = (self.status, body).into_response();
+        if let Some(after) = self.retry_after {
+            // Whole seconds, rounded up: a Retry-After of 0 would invite a hot loop.
+            let secs = after.as_millis().div_ceil(1000).max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}

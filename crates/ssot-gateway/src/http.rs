@@ -1,0 +1,411 @@
+//! HTTP routes: the WebSocket handshake, the publish API, health, metrics and the status page.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use redis_ssot::UserScope;
+use redis_ssot::stores::events::EventId;
+use redis_ssot::stores::tokens::TokenError;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::connection::{self, Session};
+use crate::error::ApiError;
+use crate::protocol::codes;
+use crate::state::Shared;
+
+/// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
+pub const SUBPROTOCOL: &str = "ssot.v1";
+const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
+/// Frames are written to the socket once this much is buffered (or on flush); the buffer is
+/// allocated as frames are written, so idle sockets do not pay for it.
+const WRITE_BATCH_BYTES: usize = 8 * 1024;
+const STATUS_PAGE: &str = include_str!("../assets/status.html");
+const JS_CLIENT: &str = include_str!("../../../clients/js/ssot-client.js");
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/client.js", get(js_client))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/ws", get(websocket))
+        .route("/v1/users/{id}/events", post(publish))
+        .with_state(shared)
+}
+
+/// `?token=` and `?after=`; nothing else of the query is read, and it is never logged.
+#[derive(Default)]
+struct WsQuery {
+    token: Option<String>,
+    after: Option<String>,
+}
+
+fn parse_query(raw: Option<&str>) -> WsQuery {
+    let mut q = WsQuery::default();
+    for pair in raw.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match key {
+            "token" => q.token = Some(value),
+            "after" => q.after = Some(value),
+            _ => {}
+        }
+    }
+    q
+}
+
+/// Minimal `application/x-www-form-urlencoded` value decoding (JWTs and ids are URL-safe).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where the token came from; `?token=` is accepted but never logged.
+fn find_token(headers: &HeaderMap, query: &WsQuery) -> Option<String> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(token) = auth.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_owned());
+    }
+    for value in headers.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
+        let Ok(value) = value.to_str() else { continue };
+        for proto in value.split(',').map(str::trim) {
+            if let Some(token) = proto.strip_prefix(BEARER_PROTOCOL_PREFIX) {
+                return Some(token.to_owned());
+            }
+        }
+    }
+    query.token.clone()
+}
+
+/// Browsers always send `Origin`; other clients may not. Allowed: any listed origin, `*`,
+/// or (with an empty list) the origin of the host the request was sent to.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    if allowed.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+        return !host.is_empty() && origin_host.eq_ignore_ascii_case(host);
+    }
+    false
+}
+
+async fn websocket(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw_query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match handshake(&shared, &headers, raw_query.as_deref()).await {
+        Err(err) => {
+            shared.metrics.rejected_handshakes.increment(1);
+            tracing::info!(
+                status = err.status().as_u16(),
+                "websocket handshake refused"
+            );
+            err.into_response()
+        }
+        Ok(session) => {
+            let upgrade = match upgrade {
+                Ok(u) => u,
+                Err(rejection) => return rejection.into_response(),
+            };
+            let buffer = shared.config.socket_buffer_bytes;
+            let offers_subprotocol = headers
+                .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(',').map(str::trim))
+                .any(|p| p == SUBPROTOCOL);
+            let mut upgrade = upgrade
+                .read_buffer_size(buffer)
+                .write_buffer_size(WRITE_BATCH_BYTES)
+                .max_write_buffer_size(WRITE_BATCH_BYTES.max(shared.config.max_message_bytes) * 16)
+                .max_message_size(shared.config.max_message_bytes)
+                .max_frame_size(shared.config.max_message_bytes);
+            if offers_subprotocol {
+                upgrade = upgrade.protocols([SUBPROTOCOL]);
+            }
+            let shared = Arc::clone(&shared);
+            upgrade
+                .on_failed_upgrade(|err| tracing::info!(cause = %err, "websocket upgrade failed"))
+                .on_upgrade(move |socket| connection::serve(socket, session, shared))
+        }
+    }
+}
+
+async fn handshake(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+) -> Result<Session, ApiError> {
+    if !origin_allowed(headers, &shared.config.allowed_origins) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "origin not allowed",
+        ));
+    }
+    let query = parse_query(raw_query);
+    let token = find_token(headers, &query)
+        .ok_or_else(|| ApiError::unauthorized("token_missing", TokenError::Missing.to_string()))?;
+    let after = match &query.after {
+        None => None,
+        Some(raw) if raw.is_empty() => None,
+        Some(raw) => Some(
+            raw.parse::<EventId>()
+                .map_err(|e| ApiError::bad_request(codes::INVALID_EVENT_ID, e.to_string()))?,
+        ),
+    };
+    let claims = shared.tokens.verify(&token).await?;
+    let slot = shared
+        .sockets
+        .try_open(shared.config.max_connections)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                "gateway is full",
+            )
+        })?;
+    Ok(Session {
+        scope: UserScope::new(claims.sub.clone()),
+        claims,
+        token,
+        after,
+        slot,
+    })
+}
+
+/// Body of `POST /v1/users/{id}/events`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    event: String,
+    data: Box<RawValue>,
+}
+
+async fn publish(
+    State(shared): State<Arc<Shared>>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let start = Instant::now();
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&shared.config.service_key, presented) {
+        (Some(expected), Some(given))
+            if constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) => {}
+        (None, _) => {
+            return Err(ApiError::unauthorized(
+                "publish_disabled",
+                "the publish API needs SSOT_SERVICE_KEY",
+            ));
+        }
+        _ => {
+            return Err(ApiError::unauthorized(
+                "service_key",
+                "missing or wrong service key",
+            ));
+        }
+    }
+    let scope = UserScope::parse(&user)
+        .map_err(|e| ApiError::bad_request("invalid_user_id", e.to_string()))?;
+    let limit = shared.config.events.max_data_bytes + 1024;
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("body exceeds {limit} bytes"),
+        )
+    })?;
+    let body: PublishBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("expected {{\"event\":..,\"data\":..}}: {e}"),
+        )
+    })?;
+    if body.data.get().len() > shared.config.events.max_data_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("data exceeds {} bytes", shared.config.events.max_data_bytes),
+        ));
+    }
+    let id = shared
+        .events
+        .append(&scope, &body.event, &body.data)
+        .await?;
+    shared.metrics.published.increment(1);
+    shared
+        .metrics
+        .publish_seconds
+        .record(start.elapsed().as_secs_f64());
+    Ok(axum::Json(serde_json::json!({ "id": id.to_string() })).into_response())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "alive" }))
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let report = shared.manager.health();
+    let ok = *shared.redis_ok.borrow();
+    let body = axum::Json(serde_json::json!({
+        "ready": ok,
+        "redis": if report.reachable { "reachable" } else { "unreachable" },
+        "breaker": report.breaker.as_str(),
+    }));
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match &shared.prometheus {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "metrics recorder not installed by this process",
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let report = shared.manager.health();
+    axum::Json(serde_json::json!({
+        "instance": shared.manager.instance_id(),
+        "redis": if *shared.redis_ok.borrow() { "ok" } else { "degraded" },
+        "breaker": report.breaker.as_str(),
+        "latency_ms": report.latency_ms,
+        "reconnects": report.reconnects,
+        "connections": shared.sockets.open(),
+        "uptime_secs": shared.started.elapsed().as_secs(),
+    }))
+}
+
+async fn status_page() -> Html<&'static str> {
+    Html(STATUS_PAGE)
+}
+
+async fn js_client() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS_CLIENT,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_tokens() {
+        let q = parse_query(Some("token=a.b.c&after=1-2&x=y"));
+        assert_eq!(q.token.as_deref(), Some("a.b.c"));
+        assert_eq!(q.after.as_deref(), Some("1-2"));
+        assert_eq!(percent_decode("a%2Db%zz%4"), "a-b%zz%4");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            "ssot.v1, bearer.tok".parse().unwrap(),
+        );
+        assert_eq!(
+            find_token(&headers, &WsQuery::default()).as_deref(),
+            Some("tok")
+        );
+        headers.insert(header::AUTHORIZATION, "Bearer first".parse().unwrap());
+        assert_eq!(
+            find_token(&headers, &WsQuery::default()).as_deref(),
+            Some("first")
+        );
+    }
+
+    #[test]
+    fn origins() {
+        let mut headers = HeaderMap::new();
+        assert!(
+            origin_allowed(&headers, &[]),
+            "non-browser clients send no Origin"
+        );
+        headers.insert(header::HOST, "gw.example:8080".parse().unwrap());
+        headers.insert(header::ORIGIN, "http://gw.example:8080".parse().unwrap());
+        assert!(origin_allowed(&headers, &[]), "same host");
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!origin_allowed(&headers, &[]));
+        assert!(!origin_allowed(&headers, &["https://app.example".into()]));
+        assert!(origin_allowed(&headers, &["https://evil.example".into()]));
+        assert!(origin_allowed(&headers, &["*".into()]));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,223 @@
+//! `ssot serve`: the WebSocket gateway that delivers each user's agent events exactly once,
+//! in order, across reconnects, gateway restarts and Redis outages.
+//!
+//! # Layout
+//! - [`config`]: [`GatewayOptions`] (what users write) resolved into [`GatewayConfig`].
+//! - [`protocol`]: frames, error codes and close codes (mirrored in `docs/protocol.md`).
+//! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
+//!   `/metrics`, `/v1/status`, `/` (status page) and `/client.js`.
+//! - `connection`: one socket's subscribe → replay → live loop and its writer task.
+//! - `state`: what requests and sockets share; Redis health reduced to one bit.
+//! - [`Gateway`]: binds, accepts with header timeouts, shuts down gracefully.
+//!
+//! Redis is reached only through the process's [`redis_ssot::RedisManager`].
+
+pub mod config;
+mod connection;
+mod error;
+mod http;
+pub mod protocol;
+mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use redis_ssot::RedisManager;
+use redis_ssot::stores::events::Events;
+use redis_ssot::stores::jobs::Jobs;
+use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
+use redis_ssot::stores::tokens::Tokens;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{ConfigError, GatewayConfig, GatewayOptions};
+pub use http::SUBPROTOCOL;
+
+use crate::state::{GatewayMetrics, Shared, SocketCount};
+
+/// Why the gateway could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Setting up the stores failed.
+    #[error(transparent)]
+    Redis(#[from] redis_ssot::Error),
+}
+
+/// Installs the process's Prometheus recorder once; later gateways in the process share it.
+fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                tracing::warn!(cause = %err, "metrics recorder not installed; /metrics disabled");
+                None
+            }
+        })
+        .clone()
+}
+
+/// A bound gateway, ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    _redis_watch: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Binds `config.listen` (port 0 picks a free port) and prepares the stores.
+    pub async fn bind(
+        config: GatewayConfig,
+        manager: RedisManager,
+    ) -> Result<Gateway, GatewayError> {
+        let prometheus = prometheus();
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| GatewayError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let tokens = Tokens::new(manager.clone(), config.tokens.clone()).await?;
+        let (redis_ok, redis_watch) = state::watch_redis(&manager);
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let inbound_limit = Limit::new(
+            "ws-inbound",
+            config.inbound_rate,
+            std::time::Duration::from_secs(1),
+        )
+        .with_burst(config.inbound_burst);
+        let message_limit = Limit::new(
+            "chat-messages",
+            config.message_rate,
+            std::time::Duration::from_secs(60),
+        )
+        .with_burst(config.message_burst);
+        let jobs = Jobs::new(manager.clone(), &config.agent_queue)?;
+        let shared = Arc::new(Shared {
+            message_limit,
+            jobs,
+            events: Events::with_config(manager.clone(), config.events.clone()),
+            limiter: RateLimiter::new(manager.clone()),
+            inbound_limit,
+            tokens,
+            manager,
+            redis_ok,
+            shutdown,
+            sockets: Arc::new(SocketCount::default()),
+            metrics: GatewayMetrics::new(),
+            prometheus,
+            started: Instant::now(),
+            config,
+        });
+        Ok(Gateway {
+            listener,
+            shared,
+            shutdown_tx,
+            _redis_watch: redis_watch,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, closes every socket with 1012,
+    /// waits up to the drain timeout for them, and returns.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), GatewayError> {
+        let Gateway {
+            listener,
+            shared,
+            shutdown_tx,
+            _redis_watch,
+        } = self;
+        let app = http::router(Arc::clone(&shared));
+        let header_timeout = shared.config.header_timeout;
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "gateway listening");
+        tokio::pin!(shutdown);
+        let mut stopping = shared.shutdown.clone();
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (stream, _peer) = match accepted {
+                        Ok(pair) => pair,
+                        Err(err) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            tracing::warn!(cause = %err, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(app.clone());
+                    let mut stopping = stopping.clone();
+                    tokio::spawn(async move {
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_timeout)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades();
+                        tokio::pin!(conn);
+                        let stop = async move {
+                            let _ = stopping.wait_for(|s| *s).await;
+                        };
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            () = stop => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        drop(listener);
+        tracing::info!(
+            sockets = shared.sockets.open(),
+            "gateway stopping; closing sockets with 1012"
+        );
+        let _ = shutdown_tx.send(true);
+        let _ = stopping.borrow_and_update();
+        if tokio::time::timeout(shared.config.drain_timeout, shared.sockets.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = shared.sockets.open(),
+                "drain timeout; exiting with sockets open"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Binds and serves until `shutdown`: what `ssot serve` runs.
+pub async fn run(
+    config: GatewayConfig,
+    manager: RedisManager,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), GatewayError> {
+    Gateway::bind(config, manager).await?.serve(shutdown).await
+}

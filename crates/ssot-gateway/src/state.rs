@@ -1,0 +1,148 @@
+//! What every request and socket of one gateway shares.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::PrometheusHandle;
+use redis_ssot::stores::events::Events;
+use redis_ssot::stores::jobs::Jobs;
+use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
+use redis_ssot::stores::tokens::Tokens;
+use redis_ssot::{BreakerState, RedisManager};
+use tokio::sync::{Notify, watch};
+
+use crate::config::GatewayConfig;
+
+/// Shared state of one gateway instance.
+pub(crate) struct Shared {
+    pub(crate) config: GatewayConfig,
+    pub(crate) manager: RedisManager,
+    pub(crate) events: Events,
+    pub(crate) tokens: Tokens,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) inbound_limit: Limit,
+    pub(crate) message_limit: Limit,
+    pub(crate) jobs: Jobs,
+    /// True while Redis is usable (breaker closed and health ok); changes only on transitions.
+    pub(crate) redis_ok: watch::Receiver<bool>,
+    /// Becomes true when the gateway shuts down.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) sockets: Arc<SocketCount>,
+    pub(crate) metrics: GatewayMetrics,
+    pub(crate) prometheus: Option<PrometheusHandle>,
+    pub(crate) started: Instant,
+}
+
+/// Open sockets, and a signal when the last one closes.
+#[derive(Default)]
+pub(crate) struct SocketCount {
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+impl SocketCount {
+    /// Reserves a slot if fewer than `max` are open.
+    pub(crate) fn try_open(self: &Arc<Self>, max: usize) -> Option<SocketSlot> {
+        let mut current = self.open.load(Ordering::Relaxed);
+        loop {
+            if current >= max {
+                return None;
+            }
+            match self.open.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(SocketSlot(Arc::clone(self))),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Waits until no socket is open.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.open() == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// One open socket; releases its slot on drop.
+pub(crate) struct SocketSlot(Arc<SocketCount>);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Metric handles, resolved once.
+pub(crate) struct GatewayMetrics {
+    pub(crate) connections: Gauge,
+    pub(crate) delivered: Counter,
+    pub(crate) replayed: Counter,
+    pub(crate) published: Counter,
+    pub(crate) publish_seconds: Histogram,
+    pub(crate) rejected_handshakes: Counter,
+}
+
+impl GatewayMetrics {
+    pub(crate) fn new() -> GatewayMetrics {
+        GatewayMetrics {
+            connections: metrics::gauge!("ssot_gateway_connections"),
+            delivered: metrics::counter!("ssot_gateway_events_delivered_total"),
+            replayed: metrics::counter!("ssot_gateway_events_replayed_total"),
+            published: metrics::counter!("ssot_gateway_events_published_total"),
+            publish_seconds: metrics::histogram!("ssot_gateway_publish_seconds"),
+            rejected_handshakes: metrics::counter!("ssot_gateway_rejected_handshakes_total"),
+        }
+    }
+
+    /// Counts a close by its code (`dropped connections by close code`).
+    pub(crate) fn closed(code: u16) {
+        metrics::counter!("ssot_gateway_closes_total", "code" => code.to_string()).increment(1);
+    }
+}
+
+/// Follows the manager and reduces its health to one bit that changes only on transitions,
+/// so thousands of sockets are woken only when Redis goes away or comes back.
+pub(crate) fn watch_redis(
+    manager: &RedisManager,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+    let initial = manager.breaker_state() == BreakerState::Closed && manager.health().healthy;
+    let (tx, rx) = watch::channel(initial);
+    let mut health = manager.watch_health();
+    let mut breaker = manager.watch_breaker();
+    let task = tokio::spawn(async move {
+        loop {
+            let state = *breaker.borrow_and_update();
+            // The recorder may have been installed after the manager set this gauge.
+            metrics::gauge!("ssot_breaker_state").set(state.gauge());
+            let ok = state == BreakerState::Closed && health.borrow_and_update().healthy;
+            tx.send_if_modified(|current| {
+                let changed = *current != ok;
+                *current = ok;
+                changed
+            });
+            tokio::select! {
+                r = health.changed() => if r.is_err() { return },
+                r = breaker.changed() => if r.is_err() { return },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    (rx, task)
+}

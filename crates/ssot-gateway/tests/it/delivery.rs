@@ -1,0 +1,399 @@
+//! Delivery: exactly once, in order, per user, across resumes and gateway instances.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis_ssot::stores::tokens::{TokenConfig, Tokens};
+use ssot_testkit::RedisServer;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_live_and_resume() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let mut publisher = Publisher::new(gw.addr);
+    let early = publisher
+        .publish("alice", "before", serde_json::json!({"n": 0}))
+        .await
+        .unwrap();
+
+    // No resume id: delivery starts with events published after connecting.
+    let (mut ws, mut got) = connect_ready(&gw.ws_url(), &token("alice", 60)).await;
+    assert_eq!(got.statuses, ["ok"]);
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        ids.push(
+            publisher
+                .publish("alice", "live", serde_json::json!({"n": n}))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| r
+            .events
+            .len()
+            == 3)
+        .await
+    );
+    let seen: Vec<&str> = got.events.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(seen, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    drop(ws);
+
+    // Resume with ?after= : exactly the suffix.
+    let mut ws = connect(&gw.ws_url(), &token("alice", 60), Some(&early))
+        .await
+        .unwrap();
+    let mut again = Received::default();
+    assert!(
+        read_until(&mut ws, &mut again, Duration::from_secs(2), |r| r
+            .events
+            .len()
+            == 3)
+        .await
+    );
+    assert_eq!(again.events, got.events);
+
+    // Resume frame: replays after the given id, never twice what was sent.
+    send_text(
+        &mut ws,
+        &format!(r#"{{"type":"resume","after":"{}"}}"#, ids[0]),
+    )
+    .await;
+    let mut more = Received::default();
+    assert!(
+        read_until(&mut ws, &mut more, Duration::from_secs(2), |r| r
+            .events
+            .len()
+            == 2)
+        .await
+    );
+    assert_eq!(more.events[..], got.events[1..]);
+    send_text(&mut ws, r#"{"type":"ping"}"#).await;
+    gw.shutdown().await;
+}
+
+/// 2 gateways, 200 sockets of 50 users over both, 5,000 events: each socket gets exactly its
+/// user's events, once each, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_200_sockets_50_users_5000_events() {
+    let server = RedisServer::start();
+    let gateways = [
+        TestGateway::start(manager(&server.url()).await).await,
+        TestGateway::start(manager(&server.url()).await).await,
+    ];
+    let users: Vec<String> = (0..50).map(|u| format!("user-{u}")).collect();
+    let mut readers = Vec::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(200);
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    for s in 0..200 {
+        let user = users[s % 50].clone();
+        let url = gateways[s % 2].ws_url();
+        let ready = ready_tx.clone();
+        let mut stop = stop_tx.subscribe();
+        readers.push(tokio::spawn(async move {
+            let (mut ws, mut got) = connect_ready(&url, &token(&user, 600)).await;
+            ready.send(()).await.unwrap();
+            tokio::select! {
+                _ = stop.recv() => {}
+                _ = read_until(&mut ws, &mut got, Duration::from_secs(30), |_| false) => {}
+            }
+            (user, got)
+        }));
+    }
+    for _ in 0..200 {
+        ready_rx.recv().await.unwrap();
+    }
+    // 8 publishers, 625 events each, spread over both gateways.
+    let mut pubs = Vec::new();
+    for p in 0..8 {
+        let addr = gateways[p % 2].addr;
+        let users = users.clone();
+        pubs.push(tokio::spawn(async move {
+            let mut publisher = Publisher::new(addr);
+            let mut acked: Vec<(String, String)> = Vec::new();
+            for n in 0..625 {
+                let user = &users[(p * 7 + n) % 50];
+                let id = publisher
+                    .publish(
+                        user,
+                        "tick",
+                        serde_json::json!({"user": user, "p": p, "n": n}),
+                    )
+                    .await
+                    .unwrap();
+                acked.push((user.clone(), id));
+            }
+            acked
+        }));
+    }
+    let mut expected: HashMap<String, Vec<String>> = HashMap::new();
+    for p in pubs {
+        for (user, id) in p.await.unwrap() {
+            expected.entry(user).or_default().push(id);
+        }
+    }
+    assert_eq!(expected.values().map(Vec::len).sum::<usize>(), 5000);
+    for ids in expected.values_mut() {
+        ids.sort_by_key(|id| parse_id(id));
+    }
+    // Let delivery finish, then stop readers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop_tx.send(());
+    for reader in readers {
+        let (user, got) = reader.await.unwrap();
+        let ids: Vec<String> = got.events.iter().map(|(id, _)| id.clone()).collect();
+        for (_, data) in &got.events {
+            assert_eq!(
+                data["user"],
+                user.as_str(),
+                "a socket of {user} saw another user's event"
+            );
+        }
+        assert_eq!(
+            &ids, &expected[&user],
+            "socket of {user}: every event once, in order"
+        );
+    }
+}
+
+pub(crate) fn parse_id(id: &str) -> (u64, u64) {
+    let (a, b) = id.split_once('-').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiry_and_revocation_close_the_socket() {
+    let server = RedisServer::start();
+    let manager = manager(&server.url()).await;
+    let gw = TestGateway::start(manager.clone()).await;
+
+    let mut ws = connect(&gw.ws_url(), &token("erin", 2), None)
+        .await
+        .unwrap();
+    let mut got = Received::default();
+    let start = std::time::Instant::now();
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(5), |r| r
+            .close
+            .is_some())
+        .await
+    );
+    assert_eq!(got.close, Some(4401), "expired token closes with 4401");
+    assert!(start.elapsed() < Duration::from_secs(4));
+
+    let jti = "revoke-me-1";
+    let revocable =
+        token_with(serde_json::json!({"sub": "erin", "exp": 4_000_000_000u64, "jti": jti}));
+    let (mut ws, mut got) = connect_ready(&gw.ws_url(), &revocable).await;
+    // Revoke from another process's point of view: a separate manager and Tokens.
+    let other = crate::support::manager(&server.url()).await;
+    let tokens = Tokens::new(other, TokenConfig::hs256(SECRET).unwrap())
+        .await
+        .unwrap();
+    let revoked_at = std::time::Instant::now();
+    tokens.revoke(jti, 4_000_000_000).await.unwrap();
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| r
+            .close
+            .is_some())
+        .await
+    );
+    assert_eq!(got.close, Some(4403));
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "closed within a second"
+    );
+    // And it cannot come back.
+    let err = connect(&gw.ws_url(), &revocable, None).await.unwrap_err();
+    assert_eq!(refused_status(&err), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_with_1012_and_drains() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let mut sockets = Vec::new();
+    for i in 0..5 {
+        sockets.push(
+            connect(&gw.ws_url(), &token(&format!("u{i}"), 60), None)
+                .await
+                .unwrap(),
+        );
+    }
+    for ws in &mut sockets {
+        let mut got = Received::default();
+        assert!(
+            read_until(ws, &mut got, Duration::from_secs(2), |r| !r
+                .statuses
+                .is_empty())
+            .await
+        );
+    }
+    let addr = gw.addr;
+    gw.shutdown().await;
+    for ws in &mut sockets {
+        let mut got = Received::default();
+        assert!(read_until(ws, &mut got, Duration::from_secs(2), |r| r.close.is_some()).await);
+        assert_eq!(got.close, Some(1012));
+    }
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_metrics_and_status_page() {
+    let mut server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    assert_eq!(get(gw.addr, "/health").await.status, 200);
+    assert_eq!(get(gw.addr, "/ready").await.status, 200);
+    let page = get(gw.addr, "/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("SsotClient"));
+    assert!(
+        get(gw.addr, "/client.js")
+            .await
+            .body
+            .contains("class SsotClient")
+    );
+    let mut publisher = Publisher::new(gw.addr);
+    publisher
+        .publish("m", "e", serde_json::json!(1))
+        .await
+        .unwrap();
+    let metrics = get(gw.addr, "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    for name in [
+        "ssot_gateway_connections",
+        "ssot_gateway_events_published_total",
+        "ssot_gateway_publish_seconds",
+        "ssot_breaker_state",
+    ] {
+        assert!(metrics.body.contains(name), "{name} missing from /metrics");
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&get(gw.addr, "/v1/status").await.body).unwrap();
+    assert_eq!(status["redis"], "ok");
+    server.kill();
+    let mut ready = 200;
+    for _ in 0..40 {
+        ready = get(gw.addr, "/ready").await.status;
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 503, "/ready turns 503 when Redis is gone");
+    assert_eq!(
+        get(gw.addr, "/health").await.status,
+        200,
+        "/health is process liveness only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_closed_with_4000_and_resumes_without_loss() {
+    let server = RedisServer::start();
+    let options = ssot_gateway::GatewayOptions {
+        slow_consumer_timeout_ms: Some(300),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager(&server.url()).await, options).await;
+    let token = token("slow", 600);
+    let (mut ws, mut got) = connect_ready(&gw.ws_url(), &token).await;
+    // ~24 MB while the client does not read: more than loopback socket buffers hold.
+    let mut publisher = Publisher::new(gw.addr);
+    let blob = "x".repeat(60 * 1024);
+    let mut published = Vec::new();
+    for n in 0..400 {
+        published.push(
+            publisher
+                .publish("slow", "big", serde_json::json!({"n": n, "blob": blob}))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Reading again: what was sent, then the reconnect code.
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(10), |r| r
+            .close
+            .is_some())
+        .await
+    );
+    assert_eq!(got.close, Some(4000), "slow consumer close code");
+    assert!(got.events.len() < 400, "it was really cut off");
+    let last = got.events.last().map(|(id, _)| id.clone());
+    let mut ws = connect(&gw.ws_url(), &token, last.as_deref())
+        .await
+        .unwrap();
+    let mut rest = Received::default();
+    let want = 400 - got.events.len();
+    assert!(
+        read_until(&mut ws, &mut rest, Duration::from_secs(10), |r| r
+            .events
+            .len()
+            >= want)
+        .await
+    );
+    let ids: Vec<String> = got
+        .events
+        .iter()
+        .chain(&rest.events)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(ids, published, "resumed without loss or duplicates");
+}
+
+/// The same delivery on a 3-master Redis Cluster, with two gateways sharing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_on_a_cluster() {
+    let cluster = ssot_testkit::RedisCluster::start();
+    let url = cluster.cluster_url();
+    let a = TestGateway::start(manager(&url).await).await;
+    let b = TestGateway::start(manager(&url).await).await;
+    let users = ["c-alice", "c-bob", "c-carol", "c-dave"];
+    let mut sockets = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let (ws, got) = connect_ready(&gw.ws_url(), &token(user, 60)).await;
+        sockets.push((user, ws, got));
+    }
+    let mut publisher = Publisher::new(b.addr);
+    let mut expected: HashMap<&str, Vec<String>> = HashMap::new();
+    for n in 0..40 {
+        let user = users[n % users.len()];
+        let id = publisher
+            .publish(user, "e", serde_json::json!({"user": user, "n": n}))
+            .await
+            .unwrap();
+        expected.entry(user).or_default().push(id);
+    }
+    for (user, ws, got) in &mut sockets {
+        assert!(read_until(ws, got, Duration::from_secs(3), |r| r.events.len() >= 10).await);
+        let ids: Vec<String> = got.events.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(&ids, &expected[**user], "{user} on a cluster");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_close_is_answered() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let (mut ws, mut got) = connect_ready(&gw.ws_url(), &token("quinn", 60)).await;
+    ws.close(None).await.unwrap();
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| r
+            .close
+            .is_some())
+        .await
+    );
+    assert_eq!(
+        got.close,
+        Some(1005),
+        "the server answers the close handshake"
+    );
+}

@@ -1,0 +1,7 @@
+//! Gateway integration tests: real sockets, real Redis, real faults (one test binary).
+
+mod bad_input;
+mod delivery;
+mod messages;
+mod outages;
+mod support;

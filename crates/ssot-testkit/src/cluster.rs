@@ -1,0 +1,215 @@
+//! A local Redis Cluster of real `redis-server` nodes.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::RedisServer;
+use crate::resp::{Connection, Reply};
+
+const SLOTS: i64 = 16384;
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A local Redis Cluster: `masters` masters with `replicas_per_master` replicas each, all
+/// on loopback, joined with `redis-cli --cluster create`.
+///
+/// ## Behavior
+/// - Nodes run in cluster mode (`--cluster-enabled yes`, `nodes.conf` in each node's dir,
+///   1 s node timeout) on ports `p` whose bus port `p + 10000` was free.
+/// - Construction returns only when every node reports `cluster_state:ok`, all 16384
+///   slots are assigned, every node knows every other, and all nodes return the same
+///   `CLUSTER SLOTS` map with the expected number of replicas per range.
+/// - Nodes are ordinary [`RedisServer`]s: `node_mut(i).kill()` / `.restart()` work, and a
+///   restarted node rejoins from its `nodes.conf`. [`wait_ready`](Self::wait_ready) waits
+///   for agreement again.
+/// - Drop kills every node.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    replicas_per_master: usize,
+}
+
+impl RedisCluster {
+    /// Three masters, no replicas.
+    pub fn start() -> RedisCluster {
+        RedisCluster::with(3, 0)
+    }
+
+    /// `masters` masters (at least 3, as Redis requires) with `replicas_per_master`
+    /// replicas each.
+    ///
+    /// # Panics
+    /// If fewer than 3 masters are asked for, a node does not start, `redis-cli --cluster
+    /// create` fails, or the cluster is not ready within 30 s.
+    pub fn with(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        assert!(
+            masters >= 3,
+            "ssot-testkit: a Redis Cluster needs at least 3 masters, asked for {masters}"
+        );
+        let total = masters * (1 + replicas_per_master);
+        let nodes: Vec<RedisServer> = (0..total)
+            .map(|_| RedisServer::builder().cluster(true).start())
+            .collect();
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())))
+            .args([
+                "--cluster-replicas",
+                &replicas_per_master.to_string(),
+                "--cluster-yes",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("ssot-testkit: cannot run redis-cli --cluster create: {e}"));
+        assert!(
+            output.status.success(),
+            "ssot-testkit: redis-cli --cluster create failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = RedisCluster {
+            nodes,
+            replicas_per_master,
+        };
+        cluster.wait_ready();
+        cluster
+    }
+
+    /// Every node, in start order (with replicas, `redis-cli` picks which are masters).
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Node `i`, to kill, pause or restart it.
+    pub fn node_mut(&mut self, i: usize) -> &mut RedisServer {
+        &mut self.nodes[i]
+    }
+
+    /// `redis://127.0.0.1:<port>` for each node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// `redis+cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,...` over every node.
+    pub fn cluster_url(&self) -> String {
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        format!("redis+cluster://{}", addrs.join(","))
+    }
+
+    /// Waits until every node is up and they all agree on a complete slot map (the check
+    /// construction does), e.g. after restarting a node.
+    ///
+    /// # Panics
+    /// If that does not happen within 30 s; the message says which node disagreed and how.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            let problem = match self.check() {
+                Ok(()) => return,
+                Err(problem) => problem,
+            };
+            assert!(
+                Instant::now() < deadline,
+                "ssot-testkit: cluster not ready after {READY_DEADLINE:?}: {problem}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut first: Option<SlotMap> = None;
+        for node in &self.nodes {
+            let port = node.port();
+            let mut conn = Connection::open(node.addr(), Duration::from_secs(1))
+                .map_err(|e| format!("node {port}: {e}"))?;
+            let mut text = |args: &[&str]| -> Result<Reply, String> {
+                conn.command(args)
+                    .map_err(|e| format!("node {port} {args:?}: {e}"))
+            };
+            let info = text(&["CLUSTER", "INFO"])?.as_text().unwrap_or_default();
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|l| {
+                        l.trim()
+                            .strip_prefix(name)?
+                            .strip_prefix(':')
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default()
+            };
+            if field("cluster_state") != "ok"
+                || field("cluster_slots_assigned") != SLOTS.to_string()
+                || field("cluster_known_nodes") != self.nodes.len().to_string()
+            {
+                return Err(format!(
+                    "node {port}: state={} slots_assigned={} known_nodes={}",
+                    field("cluster_state"),
+                    field("cluster_slots_assigned"),
+                    field("cluster_known_nodes")
+                ));
+            }
+            let map = slot_map(&text(&["CLUSTER", "SLOTS"])?)
+                .ok_or_else(|| format!("node {port}: bad CLUSTER SLOTS"))?;
+            if let Some(range) = map
+                .iter()
+                .find(|r| r.2.len() != 1 + self.replicas_per_master)
+            {
+                return Err(format!(
+                    "node {port}: slots {}-{} served by {:?}",
+                    range.0, range.1, range.2
+                ));
+            }
+            match &first {
+                None => first = Some(map),
+                Some(expected) if *expected != map => {
+                    return Err(format!(
+                        "node {port} sees {map:?}, node {} sees {expected:?}",
+                        self.nodes[0].port()
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `(first slot, last slot, [master port, replica ports sorted])`, sorted by first slot.
+type SlotMap = Vec<(i64, i64, Vec<i64>)>;
+
+fn slot_map(reply: &Reply) -> Option<SlotMap> {
+    let Reply::Array(Some(ranges)) = reply else {
+        return None;
+    };
+    let mut map = Vec::new();
+    for range in ranges {
+        let Reply::Array(Some(items)) = range else {
+            return None;
+        };
+        let (Some(Reply::Integer(start)), Some(Reply::Integer(end))) =
+            (items.first(), items.get(1))
+        else {
+            return None;
+        };
+        let mut ports = Vec::new();
+        for node in &items[2..] {
+            let Reply::Array(Some(fields)) = node else {
+                return None;
+            };
+            let Some(Reply::Integer(port)) = fields.get(1) else {
+                return None;
+            };
+            ports.push(*port);
+        }
+        ports[1..].sort_unstable();
+        map.push((*start, *end, ports));
+    }
+    map.sort_unstable();
+    let covered: i64 = map.iter().map(|(s, e, _)| e - s + 1).sum();
+    (covered == SLOTS).then_some(map)
+}

@@ -1,0 +1,29 @@
+//! Real `redis-server` processes, local Redis Clusters and a TCP fault proxy, for tests.
+//!
+//! Every Redis test in the workspace runs against a real server started here, and breaks
+//! it on purpose: kill, pause, restart, delay, blackhole, cut. No mocks. Everything is a
+//! blocking std API, callable from plain tests, tokio tests and `spawn_blocking` alike.
+//!
+//! # Layout
+//! - [`RedisServer`] / [`RedisServerBuilder`]: one `redis-server` on an ephemeral loopback
+//!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
+//!   `CLIENT LIST` helpers.
+//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`.
+//! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
+//! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
+//!
+//! Needs `redis-server`, `redis-cli` (`apt-get install -y redis-server`) and `setpriv`
+//! (util-linux). Servers never outlive the test process: they are forked by one
+//! long-lived spawner thread under `setpriv --pdeathsig KILL`, and killed on Drop.
+
+mod cluster;
+mod ports;
+mod proxy;
+mod resp;
+mod server;
+mod spawner;
+
+pub use cluster::RedisCluster;
+pub use proxy::FaultProxy;
+pub use resp::ping;
+pub use server::{ClientInfo, RedisServer, RedisServerBuilder};

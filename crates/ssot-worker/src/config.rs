@@ -1,0 +1,429 @@
+//! Worker settings: [`WorkerOptions`] as written (the `[worker]` TOML table, CLI flags),
+//! resolved into a validated [`WorkerConfig`] with errors that name the setting.
+
+use std::time::Duration;
+
+use hyper::Uri;
+use serde::Deserialize;
+
+/// Queue the gateway enqueues chat messages on, and the worker consumes by default.
+pub const AGENT_QUEUE: &str = "agent";
+/// Default jobs run at once per worker.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default budget of one agent run (the whole run, not one step).
+pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default longest silence between two NDJSON lines of the `http` agent.
+pub const DEFAULT_AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default idle time after which a job whose worker died is taken over.
+pub const DEFAULT_RECLAIM_IDLE: Duration = Duration::from_secs(75);
+/// `reclaim-idle-ms` must exceed `agent-timeout-ms` by at least this much, so a live run is
+/// never taken over: a run ends (and acks or fails) within its timeout plus a few commands.
+pub const RECLAIM_MARGIN: Duration = Duration::from_secs(1);
+/// Default deliveries of one job before it is dead-lettered.
+pub const DEFAULT_MAX_DELIVERIES: u64 = redis_ssot::stores::jobs::DEFAULT_MAX_DELIVERIES;
+/// Default tool calls per second per user and tool.
+pub const DEFAULT_TOOL_RATE: u32 = 5;
+/// Default burst of tool calls per user and tool.
+pub const DEFAULT_TOOL_BURST: u32 = 10;
+/// Default time in-flight jobs get to finish on shutdown before they are handed back.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Worker settings as written by the user (`[worker]`). Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkerOptions {
+    /// Job queue to consume (default [`AGENT_QUEUE`]).
+    pub queue: Option<String>,
+    /// Jobs run at once (`--concurrency`).
+    pub concurrency: Option<usize>,
+    /// Consumer name in the queue's group; default `<hostname>-<pid>-<random>`. Must be unique
+    /// per running worker.
+    pub consumer: Option<String>,
+    /// `demo` or `http` (`--agent`).
+    pub agent: Option<String>,
+    /// URL the `http` agent POSTs jobs to (`--agent-url`); `http://` only.
+    pub agent_url: Option<String>,
+    /// Milliseconds one agent run may take in total.
+    pub agent_timeout_ms: Option<u64>,
+    /// Milliseconds the `http` agent's service may stay silent between two lines.
+    pub agent_idle_timeout_ms: Option<u64>,
+    /// Milliseconds the `demo` agent pauses before each step (0: none), to watch runs stream.
+    pub demo_step_ms: Option<u64>,
+    /// Milliseconds a claimed job must be idle before another worker takes it over.
+    pub reclaim_idle_ms: Option<u64>,
+    /// Deliveries of one job before it is dead-lettered.
+    pub max_deliveries: Option<u64>,
+    /// Tool calls per second per user and tool.
+    pub tool_rate: Option<u32>,
+    /// Burst of tool calls per user and tool.
+    pub tool_burst: Option<u32>,
+    /// Milliseconds in-flight jobs get to finish on shutdown.
+    pub drain_timeout_ms: Option<u64>,
+    /// Periodic jobs (`[[worker.schedule]]`).
+    pub schedule: Option<Vec<ScheduleOptions>>,
+}
+
+/// One periodic job as written (`[[worker.schedule]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScheduleOptions {
+    /// Name of the job (`heartbeat`, or one registered with
+    /// [`Worker::with_scheduled_job`](crate::Worker::with_scheduled_job)); also the lock name.
+    pub name: Option<String>,
+    /// Period in milliseconds; tick `n` starts at Unix time `n * every-ms`.
+    pub every_ms: Option<u64>,
+    /// How long one tick's lock is held, from the tick's start (default 3/4 of the period).
+    pub lease_ms: Option<u64>,
+}
+
+/// Which agent runs the jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentConfig {
+    /// The built-in deterministic agent.
+    Demo {
+        /// Pause before each step.
+        step: Duration,
+    },
+    /// An HTTP service streaming NDJSON events.
+    Http {
+        /// Where to POST jobs (`http://host:port/path`).
+        url: Uri,
+        /// Longest silence between two lines.
+        idle_timeout: Duration,
+    },
+}
+
+/// A validated periodic job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleConfig {
+    /// Job and lock name.
+    pub name: String,
+    /// Period.
+    pub every: Duration,
+    /// Lock lease of one tick, counted from the tick's start; shorter than `every`.
+    pub lease: Duration,
+}
+
+/// Validated worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Queue consumed.
+    pub queue: String,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Consumer name.
+    pub consumer: String,
+    /// The agent.
+    pub agent: AgentConfig,
+    /// Budget of one run.
+    pub agent_timeout: Duration,
+    /// Idle bound before a job is taken over.
+    pub reclaim_idle: Duration,
+    /// Deliveries before dead-lettering.
+    pub max_deliveries: u64,
+    /// Tool calls per second per user and tool.
+    pub tool_rate: u32,
+    /// Tool-call burst per user and tool.
+    pub tool_burst: u32,
+    /// Shutdown drain budget.
+    pub drain_timeout: Duration,
+    /// Periodic jobs.
+    pub schedule: Vec<ScheduleConfig>,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key}: {reason}")]
+pub struct ConfigError {
+    /// The setting (`worker.agent-url`, `worker.schedule[0].every-ms`).
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+pub(crate) fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl WorkerOptions {
+    /// Parses the contents of a `[worker]` table.
+    pub fn from_toml(text: &str) -> Result<WorkerOptions, ConfigError> {
+        toml::from_str(text).map_err(|e| err("worker", e.message().trim()))
+    }
+
+    /// Validates into settings; the error names the offending key.
+    pub fn resolve(self) -> Result<WorkerConfig, ConfigError> {
+        let queue = self.queue.unwrap_or_else(|| AGENT_QUEUE.to_owned());
+        redis_ssot::keys::check_name("queue", &queue)
+            .map_err(|e| err("worker.queue", e.to_string()))?;
+        let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if !(1..=4096).contains(&concurrency) {
+            return Err(err(
+                "worker.concurrency",
+                format!("must be between 1 and 4096, got {concurrency}"),
+            ));
+        }
+        let consumer = match self.consumer {
+            Some(c) => c,
+            None => default_consumer(),
+        };
+        redis_ssot::keys::check_name("consumer", &consumer)
+            .map_err(|e| err("worker.consumer", e.to_string()))?;
+
+        let agent_timeout = millis(
+            "agent-timeout-ms",
+            self.agent_timeout_ms,
+            DEFAULT_AGENT_TIMEOUT,
+        )?;
+        let agent = match self.agent.as_deref().unwrap_or("demo") {
+            "demo" => {
+                if self.agent_url.is_some() {
+                    return Err(err("worker.agent-url", "only used with agent = \"http\""));
+                }
+                AgentConfig::Demo {
+                    step: Duration::from_millis(self.demo_step_ms.unwrap_or(0)),
+                }
+            }
+            "http" => {
+                let raw = self
+                    .agent_url
+                    .ok_or_else(|| err("worker.agent-url", "required when agent = \"http\""))?;
+                let url = parse_http_url(&raw).map_err(|reason| err("worker.agent-url", reason))?;
+                let idle_timeout = millis(
+                    "agent-idle-timeout-ms",
+                    self.agent_idle_timeout_ms,
+                    DEFAULT_AGENT_IDLE_TIMEOUT.min(agent_timeout),
+                )?;
+                if idle_timeout > agent_timeout {
+                    return Err(err(
+                        "worker.agent-idle-timeout-ms",
+                        "must not exceed agent-timeout-ms",
+                    ));
+                }
+                AgentConfig::Http { url, idle_timeout }
+            }
+            other => {
+                return Err(err(
+                    "worker.agent",
+                    format!("must be \"demo\" or \"http\", got {other:?}"),
+                ));
+            }
+        };
+        let reclaim_idle = millis(
+            "reclaim-idle-ms",
+            self.reclaim_idle_ms,
+            DEFAULT_RECLAIM_IDLE,
+        )?;
+        if reclaim_idle < agent_timeout + RECLAIM_MARGIN {
+            return Err(err(
+                "worker.reclaim-idle-ms",
+                format!(
+                    "must be at least agent-timeout-ms + {} ms ({} ms), so a live run is never taken over; got {} ms",
+                    RECLAIM_MARGIN.as_millis(),
+                    (agent_timeout + RECLAIM_MARGIN).as_millis(),
+                    reclaim_idle.as_millis()
+                ),
+            ));
+        }
+        let max_deliveries = self.max_deliveries.unwrap_or(DEFAULT_MAX_DELIVERIES);
+        if max_deliveries == 0 {
+            return Err(err("worker.max-deliveries", "must be at least 1"));
+        }
+        let tool_rate = self.tool_rate.unwrap_or(DEFAULT_TOOL_RATE);
+        if tool_rate == 0 {
+            return Err(err("worker.tool-rate", "must be at least 1"));
+        }
+        let tool_burst = self.tool_burst.unwrap_or(DEFAULT_TOOL_BURST);
+        if tool_burst == 0 {
+            return Err(err("worker.tool-burst", "must be at least 1"));
+        }
+        let drain_timeout = Duration::from_millis(
+            self.drain_timeout_ms
+                .unwrap_or(DEFAULT_DRAIN_TIMEOUT.as_millis() as u64),
+        );
+
+        let mut schedule: Vec<ScheduleConfig> = Vec::new();
+        for (i, entry) in self.schedule.unwrap_or_default().into_iter().enumerate() {
+            let key = |field: &str| format!("worker.schedule[{i}].{field}");
+            let name = entry.name.ok_or_else(|| err(key("name"), "required"))?;
+            redis_ssot::keys::check_name("scheduled job", &name)
+                .map_err(|e| err(key("name"), e.to_string()))?;
+            if schedule.iter().any(|s| s.name == name) {
+                return Err(err(key("name"), format!("{name:?} is scheduled twice")));
+            }
+            let every = match entry.every_ms {
+                None => return Err(err(key("every-ms"), "required")),
+                Some(ms) if ms < 10 => {
+                    return Err(err(
+                        key("every-ms"),
+                        format!("must be at least 10, got {ms}"),
+                    ));
+                }
+                Some(ms) => Duration::from_millis(ms),
+            };
+            let lease = match entry.lease_ms {
+                None => every * 3 / 4,
+                Some(ms) if ms == 0 || Duration::from_millis(ms) >= every => {
+                    return Err(err(
+                        key("lease-ms"),
+                        format!(
+                            "must be between 1 and every-ms - 1 ({}), got {ms}",
+                            every.as_millis() - 1
+                        ),
+                    ));
+                }
+                Some(ms) => Duration::from_millis(ms),
+            };
+            schedule.push(ScheduleConfig { name, every, lease });
+        }
+
+        Ok(WorkerConfig {
+            queue,
+            concurrency,
+            consumer,
+            agent,
+            agent_timeout,
+            reclaim_idle,
+            max_deliveries,
+            tool_rate,
+            tool_burst,
+            drain_timeout,
+            schedule,
+        })
+    }
+}
+
+fn millis(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(err(format!("worker.{key}"), "must be greater than 0")),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// Only plain `http://` with a host: the client is HTTP/1.1 over TCP, without TLS.
+fn parse_http_url(raw: &str) -> Result<Uri, String> {
+    let uri: Uri = raw
+        .parse()
+        .map_err(|e| format!("not a URL ({e}): {raw:?}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => return Err(format!("only http:// is supported, got {other}://")),
+        None => return Err(format!("expected http://host:port/path, got {raw:?}")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("no host in {raw:?}"));
+    }
+    Ok(uri)
+}
+
+/// `<hostname>-<pid>-<random>`, restricted to the characters a consumer name allows.
+fn default_consumer() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let host = if host.is_empty() {
+        "worker".to_owned()
+    } else {
+        host
+    };
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(toml: &str) -> Result<WorkerConfig, ConfigError> {
+        WorkerOptions::from_toml(toml)?.resolve()
+    }
+
+    fn key_of(toml: &str) -> String {
+        resolve(toml).unwrap_err().key
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let c = resolve("").unwrap();
+        assert_eq!(c.queue, AGENT_QUEUE);
+        assert_eq!(
+            c.agent,
+            AgentConfig::Demo {
+                step: Duration::ZERO
+            }
+        );
+        assert!(c.consumer.contains(&std::process::id().to_string()));
+        assert!(c.reclaim_idle >= c.agent_timeout + RECLAIM_MARGIN);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = resolve("agent = \"http\"").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: worker.agent-url: required when agent = \"http\""
+        );
+        assert_eq!(key_of("agent = \"llm\""), "worker.agent");
+        assert_eq!(
+            key_of("agent = \"http\"\nagent-url = \"https://x/y\""),
+            "worker.agent-url"
+        );
+        assert_eq!(key_of("agent-url = \"http://x/y\""), "worker.agent-url");
+        assert_eq!(key_of("concurrency = 0"), "worker.concurrency");
+        assert_eq!(key_of("consumer = \"a b\""), "worker.consumer");
+        assert_eq!(key_of("queue = \"{x}\""), "worker.queue");
+        assert_eq!(
+            key_of("agent-timeout-ms = 5000\nreclaim-idle-ms = 5500"),
+            "worker.reclaim-idle-ms"
+        );
+        assert_eq!(key_of("max-deliveries = 0"), "worker.max-deliveries");
+        assert_eq!(key_of("tool-rate = 0"), "worker.tool-rate");
+        assert_eq!(
+            key_of("[[schedule]]\nevery-ms = 100"),
+            "worker.schedule[0].name"
+        );
+        assert_eq!(
+            key_of("[[schedule]]\nname = \"hb\""),
+            "worker.schedule[0].every-ms"
+        );
+        assert_eq!(
+            key_of(
+                "[[schedule]]\nname = \"a\"\nevery-ms = 100\n[[schedule]]\nname = \"b\"\nevery-ms = 100\nlease-ms = 100"
+            ),
+            "worker.schedule[1].lease-ms"
+        );
+        assert_eq!(key_of("colour = 1"), "worker");
+    }
+
+    #[test]
+    fn http_agent_and_schedule_resolve() {
+        let c = resolve(
+            "agent = \"http\"\nagent-url = \"http://127.0.0.1:9/run\"\n[[schedule]]\nname = \"heartbeat\"\nevery-ms = 1000",
+        )
+        .unwrap();
+        match c.agent {
+            AgentConfig::Http { url, .. } => assert_eq!(url.port_u16(), Some(9)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.schedule[0].lease, Duration::from_millis(750));
+    }
+}

@@ -1,0 +1,63 @@
+//! Waiting out Redis trouble: exponential backoff with jitter, and retries up to a deadline.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// First pause after a failure.
+const MIN_DELAY: Duration = Duration::from_millis(50);
+/// Longest pause between two attempts.
+const MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Exponential backoff with full jitter, honouring the error's `retry_after` hint.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    ceiling: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff { ceiling: MIN_DELAY }
+    }
+
+    /// True once a failure was seen since the last reset.
+    pub(crate) fn failing(&self) -> bool {
+        self.ceiling > MIN_DELAY
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.ceiling = MIN_DELAY;
+    }
+
+    /// The next pause after a failure with `hint` (the error's `retry_after`).
+    pub(crate) fn next(&mut self, hint: Option<Duration>) -> Duration {
+        let jittered = self.ceiling.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+        self.ceiling = (self.ceiling * 2).min(MAX_DELAY);
+        jittered.max(hint.unwrap_or_default()).min(MAX_DELAY)
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or the next pause would pass `deadline`.
+/// Only transient errors (Redis down, slow, busy) are retried; every operation passed here is
+/// idempotent (or checked by the caller, like compare-and-set).
+pub(crate) async fn until<T, F, Fut>(deadline: Instant, mut op: F) -> redis_ssot::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = redis_ssot::Result<T>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        match op().await {
+            Err(err) if err.is_transient() => {
+                let pause = backoff.next(err.retry_after());
+                if Instant::now() + pause >= deadline {
+                    return Err(err);
+                }
+                tracing::debug!(cause = %err, ?pause, "redis call failed; retrying");
+                tokio::time::sleep(pause).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Worker integration tests: real redis-server, real faults, in-process workers (one binary).
+
+mod crash;
+mod demo;
+mod http_agent;
+mod outage;
+mod schedule;
+mod support;
