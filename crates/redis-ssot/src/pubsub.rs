@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
@@ -27,8 +28,8 @@ const SUBSCRIPTION_BUFFER: usize = 1024;
 /// What a subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionEvent {
-    /// A message published on the channel.
-    Message(Vec<u8>),
+    /// A message published on the channel, shared (not copied) by every local subscription.
+    Message(Bytes),
     /// Messages may have been missed (reconnect or lag); catch up from durable storage.
     Gap,
 }
@@ -59,10 +60,11 @@ impl Dispatcher {
             if push.kind != PushKind::Message {
                 continue;
             }
-            let (Some(channel), Some(payload)) = (push.data.first(), push.data.get(1)) else {
+            let mut data = push.data.into_iter();
+            let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
                 continue;
             };
-            let (Some(channel), Some(payload)) = (bytes(channel), bytes(payload)) else {
+            let (Some(channel), Some(payload)) = (as_bytes(&channel), into_bytes(payload)) else {
                 continue;
             };
             let Ok(channel) = std::str::from_utf8(channel) else {
@@ -71,7 +73,7 @@ impl Dispatcher {
             let locals = self.lock();
             if let Some(list) = locals.get(channel) {
                 for local in list {
-                    offer(local, SubscriptionEvent::Message(payload.to_vec()));
+                    offer(local, SubscriptionEvent::Message(payload.clone()));
                 }
             }
         }
@@ -187,7 +189,15 @@ fn offer(local: &Local, event: SubscriptionEvent) {
     }
 }
 
-fn bytes(value: &Value) -> Option<&[u8]> {
+fn into_bytes(value: Value) -> Option<Bytes> {
+    match value {
+        Value::BulkString(b) => Some(Bytes::from(b)),
+        Value::SimpleString(s) => Some(Bytes::from(s)),
+        _ => None,
+    }
+}
+
+fn as_bytes(value: &Value) -> Option<&[u8]> {
     match value {
         Value::BulkString(b) => Some(b),
         Value::SimpleString(s) => Some(s.as_bytes()),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::future::BoxFuture;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent};
+use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent, LiveFrame};
 use redis_ssot::stores::jobs::NewJob;
 use redis_ssot::stores::tokens::{Claims, TokenError};
 use redis_ssot::{Error, UserScope};
@@ -200,14 +200,14 @@ where
                             let ok = self.catch_up().await;
                             if let Err(end) = self.tell_status(ok && *redis_ok.borrow()).await { return end }
                         }
-                        Some(LiveEvent::Event(event)) => {
-                            if let Err(end) = self.deliver(&event).await { return end }
+                        Some(LiveEvent::Event(frame)) => {
+                            if let Err(end) = self.deliver_live(&frame).await { return end }
                             // Take what else is already there before flushing.
                             while !self.needs_catch_up {
                                 let Some(sub) = live.as_mut() else { break };
                                 match sub.try_recv() {
-                                    Some(LiveEvent::Event(event)) => {
-                                        if let Err(end) = self.deliver(&event).await { return end }
+                                    Some(LiveEvent::Event(frame)) => {
+                                        if let Err(end) = self.deliver_live(&frame).await { return end }
                                     }
                                     Some(LiveEvent::Gap) => self.needs_catch_up = true,
                                     None => break,
@@ -315,7 +315,7 @@ where
                     ),
                     None,
                 );
-                if self.send(frame).await.is_err() {
+                if self.send(frame.into()).await.is_err() {
                     return false;
                 }
             }
@@ -334,20 +334,41 @@ where
         }
     }
 
-    /// Sends an event unless the client already has it.
+    /// Sends a replayed event unless the client already has it.
     async fn deliver(&mut self, event: &Event) -> Result<(), End> {
-        if self.delivered.is_some_and(|last| event.id <= last) {
+        if self.has(event.id) {
             return Ok(());
         }
-        self.send(protocol::event_frame(event)).await?;
+        self.send(event.to_json().into()).await?;
         self.delivered = Some(event.id);
         self.shared.metrics.delivered.increment(1);
         Ok(())
     }
 
+    /// Sends a live event unless the client already has it. The frame is the announced
+    /// JSON itself, shared with the user's other sockets: no decoding, no copy.
+    async fn deliver_live(&mut self, frame: &LiveFrame) -> Result<(), End> {
+        if self.has(frame.id()) {
+            return Ok(());
+        }
+        let Ok(text) = Utf8Bytes::try_from(frame.json().clone()) else {
+            // Not what `append` publishes: read it from the stream instead.
+            self.needs_catch_up = true;
+            return Ok(());
+        };
+        self.send(text).await?;
+        self.delivered = Some(frame.id());
+        self.shared.metrics.delivered.increment(1);
+        Ok(())
+    }
+
+    fn has(&self, id: EventId) -> bool {
+        self.delivered.is_some_and(|last| id <= last)
+    }
+
     async fn tell_status(&mut self, ok: bool) -> Result<(), End> {
         if self.told_ok != Some(ok) {
-            self.send(protocol::status_frame(ok)).await?;
+            self.send(protocol::status_frame(ok).into()).await?;
             self.told_ok = Some(ok);
         }
         Ok(())
@@ -355,9 +376,9 @@ where
 
     /// Writes a frame into the socket's buffer (written out when it fills, or at the next
     /// flush). A client that does not take it within `slow_consumer_timeout` is slow.
-    async fn send(&mut self, text: String) -> Result<(), End> {
+    async fn send(&mut self, text: Utf8Bytes) -> Result<(), End> {
         let budget = self.shared.config.slow_consumer_timeout;
-        match tokio::time::timeout(budget, self.socket.feed(Message::Text(text.into()))).await {
+        match tokio::time::timeout(budget, self.socket.feed(Message::Text(text))).await {
             Ok(Ok(())) => {
                 self.unflushed = true;
                 Ok(())
@@ -397,7 +418,10 @@ where
             return Ok(());
         }
         match protocol::parse_client_frame(text.as_str()) {
-            Ok(ClientFrame::Ping) => self.send(protocol::PONG_FRAME.to_owned()).await,
+            Ok(ClientFrame::Ping) => {
+                self.send(Utf8Bytes::from_static(protocol::PONG_FRAME))
+                    .await
+            }
             Ok(ClientFrame::Resume { after }) => match after.parse::<EventId>() {
                 Ok(after) => {
                     self.delivered = Some(after);
@@ -406,18 +430,15 @@ where
                     self.tell_status(ok).await
                 }
                 Err(err) => {
-                    self.send(protocol::error_frame(
-                        codes::INVALID_EVENT_ID,
-                        &err.to_string(),
-                        None,
-                    ))
-                    .await
+                    let frame =
+                        protocol::error_frame(codes::INVALID_EVENT_ID, &err.to_string(), None);
+                    self.send(frame.into()).await
                 }
             },
             Ok(ClientFrame::Message { id, text }) => self.message(id, text).await,
             Err(err) => {
-                self.send(protocol::error_frame(err.code, &err.message, None))
-                    .await
+                let frame = protocol::error_frame(err.code, &err.message, None);
+                self.send(frame.into()).await
             }
         }
     }
@@ -426,7 +447,7 @@ where
     async fn message(&mut self, id: String, text: String) -> Result<(), End> {
         if let Err(err) = redis_ssot::keys::check_name("message id", &id) {
             let frame = protocol::error_frame(codes::INVALID_MESSAGE_ID, &err.to_string(), None);
-            return self.send(frame).await;
+            return self.send(frame.into()).await;
         }
         let max = self.shared.config.max_text_bytes;
         if text.len() > max {
@@ -435,7 +456,7 @@ where
                 &format!("text is {} bytes; the limit is {max}", text.len()),
                 None,
             );
-            return self.send(frame).await;
+            return self.send(frame.into()).await;
         }
         let shared = Arc::clone(&self.shared);
         let stored = async {
@@ -472,7 +493,7 @@ where
             ),
             Err(err) => protocol::error_frame(codes::INVALID_FRAME, &err.to_string(), None),
         };
-        self.send(frame).await
+        self.send(frame.into()).await
     }
 
     /// Inbound rate limit per user. Fails open while Redis is unavailable: a Redis blink
@@ -494,7 +515,7 @@ where
                     "too many frames; slow down",
                     Some(d.retry_after.as_millis() as u64),
                 );
-                self.send(frame).await?;
+                self.send(frame.into()).await?;
                 Ok(false)
             }
             _ => {

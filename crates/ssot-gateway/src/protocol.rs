@@ -10,7 +10,6 @@
 //!
 //! 1011 (internal error) is never sent for anything foreseeable, Redis outages included.
 
-use redis_ssot::stores::events::Event;
 use serde::Deserialize;
 
 /// A WebSocket close code with its documented meaning.
@@ -144,17 +143,6 @@ pub(crate) fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> 
         code: codes::INVALID_FRAME,
         message: format!("bad {kind} frame: {err}"),
     })
-}
-
-/// `{"type":"event","id":..,"event":..,"data":..}`, with `data` copied as stored.
-pub(crate) fn event_frame(event: &Event) -> String {
-    let name = serde_json::to_string(&event.name).unwrap_or_else(|_| "\"\"".to_owned());
-    format!(
-        "{{\"type\":\"event\",\"id\":\"{}\",\"event\":{},\"data\":{}}}",
-        event.id,
-        name,
-        event.data.get()
-    )
 }
 
 /// `{"type":"status","redis":"ok"|"degraded"}`.

@@ -11,11 +11,17 @@
 //!   leaving a silent gap.
 //! - [`Events::subscribe`] follows live events over the manager's shared subscriber
 //!   connection; after a reconnect or lag it yields [`LiveEvent::Gap`] so the caller replays.
+//! - The live notification is the event's JSON object ([`Event::to_json`]), built once by
+//!   the append script and shared, not copied, between the subscriptions of a process: a
+//!   gateway forwards it to every socket of the user as it is. A notification in any other
+//!   form (an older writer during a rolling upgrade) is a [`LiveEvent::Gap`], so readers
+//!   replay from the stream instead of missing it.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis::Script;
 use serde_json::value::RawValue;
 
@@ -116,11 +122,82 @@ pub struct Replay {
     pub truncated: bool,
 }
 
+/// The start of every event's JSON object; the id follows, then `"`.
+const JSON_PREFIX: &str = "{\"type\":\"event\",\"id\":\"";
+
+impl Event {
+    /// The event as one JSON object: `{"type":"event","id":"<id>","event":"<name>","data":<data>}`
+    /// with `data` as stored. Live notifications carry exactly this text.
+    pub fn to_json(&self) -> String {
+        let name = json_string(&self.name);
+        let data = self.data.get();
+        let mut json = String::with_capacity(JSON_PREFIX.len() + 48 + name.len() + data.len());
+        json.push_str(JSON_PREFIX);
+        json.push_str(&self.id.to_string());
+        json.push_str("\",\"event\":");
+        json.push_str(&name);
+        json.push_str(",\"data\":");
+        json.push_str(data);
+        json.push('}');
+        json
+    }
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// A live event as announced: its id and its JSON object ([`Event::to_json`]), shared with
+/// every other subscription of the user in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFrame {
+    id: EventId,
+    json: Bytes,
+}
+
+impl LiveFrame {
+    /// The event's id.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// The event's JSON object, as bytes (UTF-8 when written by [`Events::append`]).
+    pub fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// Decodes the whole event.
+    pub fn event(&self) -> Result<Event> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            event: String,
+            data: Box<RawValue>,
+        }
+        let wire: Wire = serde_json::from_slice(&self.json)?;
+        Ok(Event {
+            id: self.id,
+            name: wire.event,
+            data: wire.data,
+        })
+    }
+
+    /// Reads the id from the frame's fixed prefix; `None` for anything else.
+    fn parse(json: Bytes) -> Option<LiveFrame> {
+        let rest = json.strip_prefix(JSON_PREFIX.as_bytes())?;
+        let end = rest.iter().position(|&b| b == b'"')?;
+        let id = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+        if json.last() != Some(&b'}') {
+            return None;
+        }
+        Some(LiveFrame { id, json })
+    }
+}
+
 /// What a live subscription yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveEvent {
     /// A new event.
-    Event(Event),
+    Event(LiveFrame),
     /// Live events may have been missed; replay from the last seen id.
     Gap,
 }
@@ -165,24 +242,24 @@ pub struct Appended {
 }
 
 /// KEYS[1] stream (= channel), optional KEYS[2] the hash `sequence -> id` of a group of
-/// events appended once; ARGV: max_len, max_age_ms, name, data, sequence (with KEYS[2]).
+/// events appended once; ARGV: max_len, max_age_ms, name, data, name as a JSON string,
+/// sequence (with KEYS[2]). Publishes the event's JSON object ([`Event::to_json`]).
 /// Returns {id, duplicate}.
 const APPEND: &str = r#"
 if KEYS[2] then
-  local seen = redis.call('HGET', KEYS[2], ARGV[5])
+  local seen = redis.call('HGET', KEYS[2], ARGV[6])
   if seen then return {seen, 1} end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3], 'd', ARGV[4])
-local min = now - tonumber(ARGV[2])
+-- The new id's time part is the server's clock now (or later, never earlier).
+local min = tonumber(string.match(id, '^%d+')) - tonumber(ARGV[2])
 if min > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', min .. '-0') end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 if KEYS[2] then
-  redis.call('HSET', KEYS[2], ARGV[5], id)
+  redis.call('HSET', KEYS[2], ARGV[6], id)
   redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
 end
-redis.call('PUBLISH', KEYS[1], id .. '\n' .. ARGV[3] .. '\n' .. ARGV[4])
+redis.call('PUBLISH', KEYS[1], '{"type":"event","id":"' .. id .. '","event":' .. ARGV[5] .. ',"data":' .. ARGV[4] .. '}')
 return {id, 0}
 "#;
 
@@ -240,7 +317,8 @@ impl Events {
                     .arg(self.config.max_len)
                     .arg(self.config.max_age.as_millis() as u64)
                     .arg(name)
-                    .arg(data.get()),
+                    .arg(data.get())
+                    .arg(json_string(name)),
             )
             .await?;
         id.parse()
@@ -268,6 +346,7 @@ impl Events {
                     .arg(self.config.max_age.as_millis() as u64)
                     .arg(name)
                     .arg(data.get())
+                    .arg(json_string(name))
                     .arg(sequence),
             )
             .await?;
@@ -366,18 +445,9 @@ fn decode_live(event: SubscriptionEvent) -> LiveEvent {
     match event {
         SubscriptionEvent::Gap => LiveEvent::Gap,
         SubscriptionEvent::Message(payload) => {
-            decode_notification(&payload).map_or(LiveEvent::Gap, LiveEvent::Event)
+            LiveFrame::parse(payload).map_or(LiveEvent::Gap, LiveEvent::Event)
         }
     }
-}
-
-fn decode_notification(payload: &[u8]) -> Option<Event> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let mut parts = text.splitn(3, '\n');
-    let id = parts.next()?.parse().ok()?;
-    let name = parts.next()?.to_owned();
-    let data = RawValue::from_string(parts.next()?.to_owned()).ok()?;
-    Some(Event { id, name, data })
 }
 
 fn decode_entry((id, fields): RawEntry) -> Result<Event> {
@@ -439,11 +509,31 @@ mod tests {
     }
 
     #[test]
-    fn notifications_decode() {
-        let e = decode_notification(b"5-1\nmsg\n{\"a\":\"x\\ny\"}").unwrap();
-        assert_eq!(e.id, EventId { ms: 5, seq: 1 });
-        assert_eq!(e.name, "msg");
-        assert_eq!(e.data.get(), "{\"a\":\"x\\ny\"}");
-        assert!(decode_notification(b"garbage").is_none());
+    fn live_frames_are_the_events_json() {
+        let event = Event {
+            id: EventId { ms: 5, seq: 1 },
+            name: "msg".to_owned(),
+            data: RawValue::from_string("{\"a\":\"x\\ny\"}".to_owned()).unwrap(),
+        };
+        let json = event.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"event","id":"5-1","event":"msg","data":{"a":"x\ny"}}"#
+        );
+        let frame = LiveFrame::parse(Bytes::from(json)).unwrap();
+        assert_eq!(frame.id(), event.id);
+        assert_eq!(frame.event().unwrap(), event);
+        for bad in [
+            &b"garbage"[..],
+            b"5-1\nmsg\n{}",
+            b"{\"type\":\"event\",\"id\":\"5-x\",\"event\":\"m\",\"data\":1}",
+            b"{\"type\":\"event\",\"id\":\"5-1",
+            b"{\"type\":\"event\",\"id\":\"5-1\",\"event\":\"m\",\"data\":1",
+        ] {
+            assert!(
+                LiveFrame::parse(Bytes::from_static(bad)).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use redis_ssot::redis::{self, Value};
 use redis_ssot::{BreakerState, Error, RedisManager, SubscriptionEvent};
 use ssot_testkit::{FaultProxy, RedisCluster, RedisServer};
@@ -150,7 +151,7 @@ async fn kill_fails_fast_then_recovers_on_restart() {
     manager.publish("news", "before").await.unwrap();
     assert_eq!(
         sub.recv().await,
-        Some(SubscriptionEvent::Message(b"before".to_vec()))
+        Some(SubscriptionEvent::Message(Bytes::from_static(b"before")))
     );
 
     server.kill();
@@ -212,7 +213,10 @@ async fn kill_fails_fast_then_recovers_on_restart() {
     let msg = tokio::time::timeout(Duration::from_secs(1), sub.recv())
         .await
         .unwrap();
-    assert_eq!(msg, Some(SubscriptionEvent::Message(b"after".to_vec())));
+    assert_eq!(
+        msg,
+        Some(SubscriptionEvent::Message(Bytes::from_static(b"after")))
+    );
     let health = manager.health();
     assert!(health.reconnects >= 2, "{health:?}");
 }
@@ -354,7 +358,10 @@ async fn cut_connections_reconnect_and_resubscribe() {
     let msg = tokio::time::timeout(Duration::from_secs(1), sub.recv())
         .await
         .unwrap();
-    assert_eq!(msg, Some(SubscriptionEvent::Message(b"hi".to_vec())));
+    assert_eq!(
+        msg,
+        Some(SubscriptionEvent::Message(Bytes::from_static(b"hi")))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +402,7 @@ async fn unsubscribes_when_last_local_subscriber_drops() {
     drop(a);
     assert_eq!(
         b.recv().await,
-        Some(SubscriptionEvent::Message(b"1".to_vec()))
+        Some(SubscriptionEvent::Message(Bytes::from_static(b"1")))
     );
     drop(b);
     eventually(Duration::from_secs(2), "unsubscribed", || {
@@ -541,7 +548,10 @@ async fn cluster_basic_suite() {
     let msg = tokio::time::timeout(Duration::from_secs(2), sub.recv())
         .await
         .unwrap();
-    assert_eq!(msg, Some(SubscriptionEvent::Message(b"hello".to_vec())));
+    assert_eq!(
+        msg,
+        Some(SubscriptionEvent::Message(Bytes::from_static(b"hello")))
+    );
     // Blocking commands.
     assert!(
         blocking_pop_woken_by_push(&manager, "{q}:jobs")

@@ -117,9 +117,17 @@ async fn live_events_reach_only_their_user(manager: RedisManager) {
         .await
         .unwrap();
     match got {
-        Some(LiveEvent::Event(e)) => {
-            assert_eq!(e.id, a);
-            assert_eq!(e.data.get(), "{\"to\":\"alice\"}");
+        Some(LiveEvent::Event(frame)) => {
+            assert_eq!(frame.id(), a);
+            let event = frame.event().unwrap();
+            assert_eq!((event.id, event.name.as_str()), (a, "hello"));
+            assert_eq!(event.data.get(), "{\"to\":\"alice\"}");
+            // The live frame is the same JSON a replay renders.
+            let replayed = events
+                .replay_after(&alice, EventId::ZERO, 10)
+                .await
+                .unwrap();
+            assert_eq!(frame.json(), replayed.events[0].to_json().as_bytes());
         }
         other => panic!("expected alice's event, got {other:?}"),
     }
@@ -127,7 +135,7 @@ async fn live_events_reach_only_their_user(manager: RedisManager) {
         .await
         .unwrap()
     {
-        Some(LiveEvent::Event(e)) => assert_eq!(e.id, b),
+        Some(LiveEvent::Event(frame)) => assert_eq!(frame.id(), b),
         other => panic!("expected bob's event, got {other:?}"),
     }
     assert!(
