@@ -60,18 +60,35 @@ impl Baseline {
     pub fn from_result(result: &CheckResult) -> Self {
         let mut entries: Vec<BaselineEntry> = result
             .violations()
-            .map(|v| BaselineEntry { fingerprint: v.fingerprint.clone(), code: v.rule.code().to_owned(), path: v.path.clone(), message: v.message.clone() })
+            .map(|v| BaselineEntry {
+                fingerprint: v.fingerprint.clone(),
+                code: v.rule.code().to_owned(),
+                path: v.path.clone(),
+                message: v.message.clone(),
+            })
             .collect();
-        entries.sort_by(|a, b| (&a.path, &a.code, &a.fingerprint).cmp(&(&b.path, &b.code, &b.fingerprint)));
-        Self { version: FORMAT_VERSION, count: entries.len(), entries }
+        entries.sort_by(|a, b| {
+            (&a.path, &a.code, &a.fingerprint).cmp(&(&b.path, &b.code, &b.fingerprint))
+        });
+        Self {
+            version: FORMAT_VERSION,
+            count: entries.len(),
+            entries,
+        }
     }
 
     /// Reads a baseline file.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let baseline: Baseline = serde_json::from_str(&text).map_err(|e| Error::Baseline { path: path.to_owned(), message: e.to_string() })?;
+        let baseline: Baseline = serde_json::from_str(&text).map_err(|e| Error::Baseline {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         if baseline.version != FORMAT_VERSION {
-            return Err(Error::Baseline { path: path.to_owned(), message: format!("unsupported version {}", baseline.version) });
+            return Err(Error::Baseline {
+                path: path.to_owned(),
+                message: format!("unsupported version {}", baseline.version),
+            });
         }
         Ok(baseline)
     }
@@ -86,10 +103,21 @@ impl Baseline {
     /// Splits `result` against the baseline. Entries count as fixed only for files that
     /// were checked in this run or no longer exist under `root`.
     pub fn compare<'r>(&self, result: &'r CheckResult, root: &Path) -> Comparison<'r> {
-        let known: HashSet<&str> = self.entries.iter().map(|e| e.fingerprint.as_str()).collect();
-        let (old, new): (Vec<&Violation>, Vec<&Violation>) = result.violations().partition(|v| known.contains(v.fingerprint.as_str()));
+        let known: HashSet<&str> = self
+            .entries
+            .iter()
+            .map(|e| e.fingerprint.as_str())
+            .collect();
+        let (old, new): (Vec<&Violation>, Vec<&Violation>) = result
+            .violations()
+            .partition(|v| known.contains(v.fingerprint.as_str()));
         let current: HashSet<&str> = old.iter().map(|v| v.fingerprint.as_str()).collect();
-        let checked: HashSet<&str> = result.files.iter().filter(|f| f.skipped.is_none()).map(|f| f.path.as_str()).collect();
+        let checked: HashSet<&str> = result
+            .files
+            .iter()
+            .filter(|f| f.skipped.is_none())
+            .map(|f| f.path.as_str())
+            .collect();
         let fixed = self
             .entries
             .iter()
@@ -97,13 +125,26 @@ impl Baseline {
             .filter(|e| checked.contains(e.path.as_str()) || !root.join(&e.path).exists())
             .cloned()
             .collect();
-        Comparison { new, baselined: old.len(), fixed }
+        Comparison {
+            new,
+            baselined: old.len(),
+            fixed,
+        }
     }
 
     /// The baseline without `fixed` entries.
     pub fn pruned(&self, fixed: &[BaselineEntry]) -> Self {
-        let entries: Vec<BaselineEntry> = self.entries.iter().filter(|e| !fixed.contains(e)).cloned().collect();
-        Self { version: FORMAT_VERSION, count: entries.len(), entries }
+        let entries: Vec<BaselineEntry> = self
+            .entries
+            .iter()
+            .filter(|e| !fixed.contains(e))
+            .cloned()
+            .collect();
+        Self {
+            version: FORMAT_VERSION,
+            count: entries.len(),
+            entries,
+        }
     }
 }
 
@@ -114,9 +155,17 @@ pub fn write(result: &CheckResult, path: &Path) -> Result<Baseline, Error> {
     if path.exists() {
         let old = Baseline::load(path)?;
         let known: HashSet<&str> = old.entries.iter().map(|e| e.fingerprint.as_str()).collect();
-        let added: Vec<&BaselineEntry> = fresh.entries.iter().filter(|e| !known.contains(e.fingerprint.as_str())).collect();
+        let added: Vec<&BaselineEntry> = fresh
+            .entries
+            .iter()
+            .filter(|e| !known.contains(e.fingerprint.as_str()))
+            .collect();
         if !added.is_empty() {
-            let names: Vec<String> = added.iter().take(5).map(|e| format!("{} {}", e.path, e.code)).collect();
+            let names: Vec<String> = added
+                .iter()
+                .take(5)
+                .map(|e| format!("{} {}", e.path, e.code))
+                .collect();
             return Err(Error::Baseline {
                 path: path.to_owned(),
                 message: format!(

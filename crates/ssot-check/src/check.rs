@@ -1,19 +1,19 @@
 //! Checking files: parse, resolve, run the rules, apply suppressions, fingerprint.
 
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
-use tree_sitter::Node;
 
 use crate::config::{Priority, Settings};
 use crate::error::Error;
 use crate::fix::Fix;
-use crate::lang::python::PythonModel;
+use crate::lang::python::{self, PythonModel};
 use crate::lang::rust::RustModel;
-use crate::lang::{Language, Parsers, text};
+use crate::lang::{Language, Parsers};
 use crate::rules::direct_client::BannedNames;
 use crate::rules::{Context, Rule, direct_client, legacy_import, manager_instance};
 use crate::suppression::{self, Suppression, Verdict};
@@ -139,26 +139,47 @@ impl Prefilter {
         for last in dedup(lasts.iter().flatten().map(|s| (*s).to_owned())) {
             entries.push((last, Word::Last, true, false));
         }
-        let always = settings.manager_class.iter().map(|m| m.name.clone()).chain(settings.legacy_modules.iter().filter_map(|(l, _)| l.last().cloned()));
+        let always = settings.manager_class.iter().map(|m| m.name.clone()).chain(
+            settings
+                .legacy_modules
+                .iter()
+                .filter_map(|(l, _)| l.last().cloned()),
+        );
         for word in always {
             entries.push((word, Word::Always, true, true));
         }
         // Leftmost-longest without overlaps is enough: every word is a whole identifier.
-        let words = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(entries.iter().map(|e| e.0.as_str())).ok()?;
-        let kinds = entries.into_iter().map(|(_, kind, python, rust)| (kind, python, rust)).collect();
-        Some(Self { words, kinds, python_needs_last: lasts.is_some(), python_roots })
+        let words = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(entries.iter().map(|e| e.0.as_str()))
+            .ok()?;
+        let kinds = entries
+            .into_iter()
+            .map(|(_, kind, python, rust)| (kind, python, rust))
+            .collect();
+        Some(Self {
+            words,
+            kinds,
+            python_needs_last: lasts.is_some(),
+            python_roots,
+        })
     }
 
     fn may_violate(&self, path: &str, language: Language, source: &str) -> bool {
         let python = language == Language::Python;
         let first = path.split('/').next().unwrap_or_default();
-        let mut root = python && self.python_roots.iter().any(|r| r == first.strip_suffix(".py").unwrap_or(first));
+        let mut root = python
+            && self
+                .python_roots
+                .iter()
+                .any(|r| r == first.strip_suffix(".py").unwrap_or(first));
         let mut last = !(python && self.python_needs_last);
         let bytes = source.as_bytes();
         let is_ident = |b: u8| b == b'_' || b.is_ascii_alphanumeric();
         for m in self.words.find_iter(source) {
             let (kind, in_python, in_rust) = self.kinds[m.pattern().as_usize()];
-            let whole = !m.start().checked_sub(1).is_some_and(|i| is_ident(bytes[i])) && !bytes.get(m.end()).copied().is_some_and(is_ident);
+            let whole = !m.start().checked_sub(1).is_some_and(|i| is_ident(bytes[i]))
+                && !bytes.get(m.end()).copied().is_some_and(is_ident);
             if !whole || !(if python { in_python } else { in_rust }) {
                 continue;
             }
@@ -178,9 +199,17 @@ impl Prefilter {
 /// Whether Python text right before a name ends with `import`, `from` or `,` (possibly
 /// followed by spaces and line continuations): where a module name is written.
 fn after_import_keyword(before: &[u8]) -> bool {
-    let end = before.iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\\')).map_or(0, |i| i + 1);
+    let end = before
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\\'))
+        .map_or(0, |i| i + 1);
     let before = &before[..end];
-    let keyword = |word: &[u8]| before.ends_with(word) && !before[..before.len() - word.len()].last().is_some_and(|&b| b == b'_' || b == b'.' || b.is_ascii_alphanumeric());
+    let keyword = |word: &[u8]| {
+        before.ends_with(word)
+            && !before[..before.len() - word.len()]
+                .last()
+                .is_some_and(|&b| b == b'_' || b == b'.' || b.is_ascii_alphanumeric())
+    };
     before.ends_with(b",") || keyword(b"import") || keyword(b"from")
 }
 
@@ -191,9 +220,17 @@ fn called_or_aliased(rest: &[u8]) -> bool {
     while i < rest.len() {
         match rest[i] {
             b' ' | b'\t' | b'\r' | b'\n' | b'\\' => i += 1,
-            b'#' => i += rest[i..].iter().position(|&b| b == b'\n').unwrap_or(rest.len() - i),
+            b'#' => {
+                i += rest[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(rest.len() - i)
+            }
             b'(' => return true,
-            b'a' => return rest[i..].starts_with(b"as") && rest.get(i + 2).is_some_and(|b| b.is_ascii_whitespace()),
+            b'a' => {
+                return rest[i..].starts_with(b"as")
+                    && rest.get(i + 2).is_some_and(|b| b.is_ascii_whitespace());
+            }
             _ => return false,
         }
     }
@@ -205,7 +242,11 @@ impl<'s> Checker<'s> {
     pub fn new(settings: &'s Settings) -> Self {
         let banned = BannedNames::new(&settings.extra_banned);
         let prefilter = Prefilter::new(&banned, settings);
-        Self { settings, banned, prefilter }
+        Self {
+            settings,
+            banned,
+            prefilter,
+        }
     }
 
     /// Parses every file, without screening out those that cannot have a violation.
@@ -222,41 +263,62 @@ impl<'s> Checker<'s> {
     /// Checks `source` as if it were the file `path` (relative to the root, `/`-separated);
     /// `Err` says why it cannot be checked (unknown language, syntax error).
     pub fn check_text(&self, path: &str, source: &str) -> Result<Vec<Violation>, String> {
-        let language = Language::of(Path::new(path)).ok_or_else(|| format!("{path}: not a Python or Rust file"))?;
+        let language = Language::of(Path::new(path))
+            .ok_or_else(|| format!("{path}: not a Python or Rust file"))?;
         self.check_source(&mut Parsers::new(), path, language, source)
     }
 
     /// Checks `source` as the file `path` (relative to the root, `/`-separated).
-    pub(crate) fn check_source(&self, parsers: &mut Parsers, path: &str, language: Language, source: &str) -> Result<Vec<Violation>, String> {
-        if self.prefilter.as_ref().is_some_and(|p| !p.may_violate(path, language, source)) {
+    pub(crate) fn check_source(
+        &self,
+        parsers: &mut Parsers,
+        path: &str,
+        language: Language,
+        source: &str,
+    ) -> Result<Vec<Violation>, String> {
+        if self
+            .prefilter
+            .as_ref()
+            .is_some_and(|p| !p.may_violate(path, language, source))
+        {
             return Ok(Vec::new());
         }
-        let tree = parsers.parse(language, source)?;
-        let ctx = Context { source, settings: self.settings, canonical: self.settings.is_canonical(path), banned: &self.banned };
+        let ctx = Context {
+            source,
+            settings: self.settings,
+            canonical: self.settings.is_canonical(path),
+            banned: &self.banned,
+        };
         let mut findings = Vec::new();
-        let comments = match language {
+        let comments: Vec<Range<usize>> = match language {
             Language::Python => {
+                let syntax = parsers.parse_python(source)?;
                 let (module, is_package) = python_module(path);
-                let model = PythonModel::build(tree.root_node(), source, &module, is_package);
+                let model = PythonModel::build(&syntax, source, &module, is_package);
                 direct_client::check_python(&model, &ctx, &mut findings);
                 legacy_import::check_python(&model, &ctx, &mut findings);
                 manager_instance::check_python(&model, &ctx, &mut findings);
-                model.comments
+                let PythonModel {
+                    comments, depth, ..
+                } = model;
+                python::free(syntax, depth);
+                comments
             }
             Language::Rust => {
+                let tree = parsers.parse_rust(source)?;
                 let model = RustModel::build(tree.root_node(), source);
                 direct_client::check_rust(&model, &ctx, &mut findings);
                 legacy_import::check_rust(&model, &ctx, &mut findings);
                 manager_instance::check_rust(&model, &ctx, &mut findings);
-                model.comments
+                model.comments.iter().map(|c| c.byte_range()).collect()
             }
         };
         if findings.is_empty() {
             return Ok(Vec::new());
         }
         findings.sort_by_key(|f| (f.start, f.rule));
-        let suppressions = read_suppressions(&comments, source);
         let lines = LineIndex::new(source);
+        let suppressions = read_suppressions(&comments, source, &lines);
         let priority = self.settings.priority_of(path);
         let mut seen: Vec<(Rule, String, String)> = Vec::new();
         let mut violations = Vec::new();
@@ -265,7 +327,9 @@ impl<'s> Checker<'s> {
             let mut message = finding.message;
             match suppression::verdict(&suppressions, finding.rule, start.line - 1) {
                 Verdict::Suppressed => continue,
-                Verdict::MissingReason => message.push_str(" (`ssot: allow` ignored: it needs a reason)"),
+                Verdict::MissingReason => {
+                    message.push_str(" (`ssot: allow` ignored: it needs a reason)")
+                }
                 Verdict::Report => {}
             }
             let identity = (finding.rule, finding.scope, finding.key);
@@ -287,12 +351,27 @@ impl<'s> Checker<'s> {
     }
 
     /// Checks one file on disk.
-    pub(crate) fn check_file(&self, parsers: &mut Parsers, file: &Path, path: String, language: Language) -> FileReport {
-        let mut report = FileReport { path, file: file.to_owned(), language, violations: Vec::new(), skipped: None };
+    pub(crate) fn check_file(
+        &self,
+        parsers: &mut Parsers,
+        file: &Path,
+        path: String,
+        language: Language,
+    ) -> FileReport {
+        let mut report = FileReport {
+            path,
+            file: file.to_owned(),
+            language,
+            violations: Vec::new(),
+            skipped: None,
+        };
         // One read buffer per thread: no allocation, page faults or heap churn per file.
         let mut buffer = std::mem::take(&mut parsers.buffer);
         buffer.clear();
-        match std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut buffer)).map(|_| std::str::from_utf8(&buffer)) {
+        match std::fs::File::open(file)
+            .and_then(|mut f| f.read_to_end(&mut buffer))
+            .map(|_| std::str::from_utf8(&buffer))
+        {
             Err(e) => report.skipped = Some(format!("cannot read: {e}")),
             Ok(Err(_)) => report.skipped = Some("not UTF-8".to_owned()),
             Ok(Ok(source)) => match self.check_source(parsers, &report.path, language, source) {
@@ -322,10 +401,17 @@ impl<'s> Checker<'s> {
                 let sender = sender.clone();
                 let mut parsers = Parsers::new();
                 Box::new(move |entry| {
-                    let Ok(entry) = entry else { return ignore::WalkState::Continue };
+                    let Ok(entry) = entry else {
+                        return ignore::WalkState::Continue;
+                    };
                     if entry.file_type().is_some_and(|t| t.is_dir()) {
-                        let excluded = entry.depth() > 0 && self.settings.is_excluded(&self.relative(entry.path()));
-                        return if excluded { ignore::WalkState::Skip } else { ignore::WalkState::Continue };
+                        let excluded = entry.depth() > 0
+                            && self.settings.is_excluded(&self.relative(entry.path()));
+                        return if excluded {
+                            ignore::WalkState::Skip
+                        } else {
+                            ignore::WalkState::Continue
+                        };
                     }
                     if let Some(report) = self.check_entry(&mut parsers, entry.path()) {
                         let _ = sender.send(report);
@@ -354,7 +440,10 @@ impl<'s> Checker<'s> {
     pub(crate) fn relative(&self, file: &Path) -> String {
         let rel = file.strip_prefix(&self.settings.root).unwrap_or(file);
         let rel = rel.strip_prefix(".").unwrap_or(rel);
-        rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 }
 
@@ -376,14 +465,17 @@ fn python_module(path: &str) -> (Vec<String>, bool) {
     (segments, is_package)
 }
 
-fn read_suppressions(comments: &[Node<'_>], source: &str) -> Vec<Suppression> {
+fn read_suppressions(
+    comments: &[Range<usize>],
+    source: &str,
+    lines: &LineIndex,
+) -> Vec<Suppression> {
     comments
         .iter()
         .filter_map(|comment| {
-            let start = comment.start_byte();
-            let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-            let own_line = source[line_start..start].trim().is_empty();
-            suppression::parse(text(*comment, source), comment.start_position().row, own_line)
+            let row = lines.row(comment.start);
+            let own_line = source[lines.starts[row]..comment.start].trim().is_empty();
+            suppression::parse(&source[comment.clone()], row, own_line)
         })
         .collect()
 }
@@ -406,12 +498,24 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(source: &str) -> Self {
-        Self { starts: std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect() }
+        Self {
+            starts: std::iter::once(0)
+                .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        }
+    }
+
+    /// The 0-based line of `byte`.
+    fn row(&self, byte: usize) -> usize {
+        self.starts.partition_point(|&s| s <= byte) - 1
     }
 
     fn location(&self, source: &str, byte: usize) -> Location {
-        let line = self.starts.partition_point(|&s| s <= byte) - 1;
+        let line = self.row(byte);
         let column = source[self.starts[line]..byte].chars().count() + 1;
-        Location { line: line + 1, column }
+        Location {
+            line: line + 1,
+            column,
+        }
     }
 }

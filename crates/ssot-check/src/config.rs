@@ -180,9 +180,13 @@ impl Options {
     /// Reads the options from `path` (`ssot.toml`, or `pyproject.toml` with `[tool.ssot]`).
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let syntax = |message: String| Error::ConfigSyntax { path: path.to_owned(), message };
+        let syntax = |message: String| Error::ConfigSyntax {
+            path: path.to_owned(),
+            message,
+        };
         if path.file_name().is_some_and(|name| name == PYPROJECT_TOML) {
-            let mut table: toml::Table = toml::from_str(&text).map_err(|e| syntax(e.to_string()))?;
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| syntax(e.to_string()))?;
             let section = table
                 .remove("tool")
                 .and_then(|tool| match tool {
@@ -190,7 +194,8 @@ impl Options {
                     _ => None,
                 })
                 .ok_or_else(|| syntax("no [tool.ssot] section".to_owned()))?;
-            Options::deserialize(section).map_err(|e| syntax(format!("[tool.ssot]: {}", e.message())))
+            Options::deserialize(section)
+                .map_err(|e| syntax(format!("[tool.ssot]: {}", e.message())))
         } else {
             toml::from_str(&text).map_err(|e| syntax(e.to_string()))
         }
@@ -198,11 +203,19 @@ impl Options {
 
     /// Validates the options into settings; errors name the offending key.
     pub fn resolve(self, root: PathBuf, config_file: Option<PathBuf>) -> Result<Settings, Error> {
-        let file = config_file.clone().unwrap_or_else(|| PathBuf::from("<defaults>"));
-        let err = |key: String, message: String| Error::ConfigValue { path: file.clone(), key, message };
+        let file = config_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let err = |key: String, message: String| Error::ConfigValue {
+            path: file.clone(),
+            key,
+            message,
+        };
 
-        let canonical = globs("canonical", &self.canonical.unwrap_or_default(), false).map_err(|(k, m)| err(k, m))?;
-        let exclude = globs("exclude", &self.exclude.unwrap_or_default(), true).map_err(|(k, m)| err(k, m))?;
+        let canonical = globs("canonical", &self.canonical.unwrap_or_default(), false)
+            .map_err(|(k, m)| err(k, m))?;
+        let exclude = globs("exclude", &self.exclude.unwrap_or_default(), true)
+            .map_err(|(k, m)| err(k, m))?;
 
         let mut priority = Vec::new();
         for (level, value) in self.priority.unwrap_or_default() {
@@ -210,9 +223,18 @@ impl Options {
             let parsed = Priority::ALL
                 .into_iter()
                 .find(|p| p.as_str() == level)
-                .ok_or_else(|| err(key.clone(), "unknown priority level; expected critical, high, normal or low".into()))?;
-            let patterns = string_array(&value).ok_or_else(|| err(key.clone(), "expected an array of glob strings".into()))?;
-            priority.push((parsed, globs(&key, &patterns, false).map_err(|(k, m)| err(k, m))?));
+                .ok_or_else(|| {
+                    err(
+                        key.clone(),
+                        "unknown priority level; expected critical, high, normal or low".into(),
+                    )
+                })?;
+            let patterns = string_array(&value)
+                .ok_or_else(|| err(key.clone(), "expected an array of glob strings".into()))?;
+            priority.push((
+                parsed,
+                globs(&key, &patterns, false).map_err(|(k, m)| err(k, m))?,
+            ));
         }
 
         let manager_class = match self.manager_class {
@@ -220,9 +242,16 @@ impl Options {
             Some(text) => {
                 let segments = split_name(&text)
                     .filter(|s| s.iter().all(|s| is_identifier(s)))
-                    .ok_or_else(|| err("manager-class".into(), format!("`{text}` is not a class name or dotted path")))?;
+                    .ok_or_else(|| {
+                        err(
+                            "manager-class".into(),
+                            format!("`{text}` is not a class name or dotted path"),
+                        )
+                    })?;
                 let name = segments.last().cloned().unwrap_or_default();
-                let pattern = (segments.len() > 1).then(|| NamePattern::parse(&text)).flatten();
+                let pattern = (segments.len() > 1)
+                    .then(|| NamePattern::parse(&text))
+                    .flatten();
                 Some(ManagerClass { name, pattern })
             }
         };
@@ -233,44 +262,77 @@ impl Options {
             .transpose()?;
 
         let rust_accessor = match self.rust_accessor {
-            Some(text) if text.trim().is_empty() => return Err(err("rust-accessor".into(), "must not be empty".into())),
+            Some(text) if text.trim().is_empty() => {
+                return Err(err("rust-accessor".into(), "must not be empty".into()));
+            }
             other => other,
         };
 
         let mut extra_banned = Vec::new();
         for (i, text) in self.extra_banned.unwrap_or_default().iter().enumerate() {
-            extra_banned.push(
-                NamePattern::parse(text)
-                    .ok_or_else(|| err(format!("extra-banned[{i}]"), format!("`{text}` is not a dotted name, a Rust path or `pkg.*`")))?,
-            );
+            extra_banned.push(NamePattern::parse(text).ok_or_else(|| {
+                err(
+                    format!("extra-banned[{i}]"),
+                    format!("`{text}` is not a dotted name, a Rust path or `pkg.*`"),
+                )
+            })?);
         }
 
         let mut legacy_modules = Vec::new();
         for (legacy, canonical_value) in self.legacy_modules.unwrap_or_default() {
             let key = format!("legacy-modules.\"{legacy}\"");
-            let legacy_segments = module_segments(&legacy).ok_or_else(|| err(key.clone(), format!("`{legacy}` is not a module path")))?;
-            let target = canonical_value.as_str().ok_or_else(|| err(key.clone(), "expected a module path string".into()))?;
-            let target_segments = module_segments(target).ok_or_else(|| err(key.clone(), format!("`{target}` is not a module path")))?;
+            let legacy_segments = module_segments(&legacy)
+                .ok_or_else(|| err(key.clone(), format!("`{legacy}` is not a module path")))?;
+            let target = canonical_value
+                .as_str()
+                .ok_or_else(|| err(key.clone(), "expected a module path string".into()))?;
+            let target_segments = module_segments(target)
+                .ok_or_else(|| err(key.clone(), format!("`{target}` is not a module path")))?;
             legacy_modules.push((legacy_segments, target_segments));
         }
 
-        Ok(Settings { root, config_file, canonical, exclude, priority, manager_class, accessor, rust_accessor, extra_banned, legacy_modules })
+        Ok(Settings {
+            root,
+            config_file,
+            canonical,
+            exclude,
+            priority,
+            manager_class,
+            accessor,
+            rust_accessor,
+            extra_banned,
+            legacy_modules,
+        })
     }
 }
 
 fn module_segments(text: &str) -> Option<Vec<String>> {
-    split_name(text).filter(|s| s.iter().all(|s| is_identifier(s) || s == "crate" || s == "self" || s == "super"))
+    split_name(text).filter(|s| {
+        s.iter()
+            .all(|s| is_identifier(s) || s == "crate" || s == "self" || s == "super")
+    })
 }
 
 fn string_array(value: &toml::Value) -> Option<Vec<String>> {
-    value.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
 }
 
 fn parse_accessor(text: &str) -> Option<Accessor> {
     let (module, expression) = text.split_once(':')?;
     let module_ok = split_name(module).is_some_and(|s| s.iter().all(|s| is_identifier(s)));
-    let name: String = expression.chars().take_while(|c| *c == '_' || c.is_alphanumeric()).collect();
-    (module_ok && is_identifier(&name)).then(|| Accessor { module: module.trim().to_owned(), name, expression: expression.trim().to_owned() })
+    let name: String = expression
+        .chars()
+        .take_while(|c| *c == '_' || c.is_alphanumeric())
+        .collect();
+    (module_ok && is_identifier(&name)).then(|| Accessor {
+        module: module.trim().to_owned(),
+        name,
+        expression: expression.trim().to_owned(),
+    })
 }
 
 /// Compiles gitignore-like globs: `*` stays inside one path segment, `**` crosses them,
@@ -289,7 +351,12 @@ fn globs(key: &str, patterns: &[String], anywhere: bool) -> Result<GlobSet, (Str
             let glob = GlobBuilder::new(&variant)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| (format!("{key}[{i}]"), format!("bad glob `{pattern}`: {}", e.kind())))?;
+                .map_err(|e| {
+                    (
+                        format!("{key}[{i}]"),
+                        format!("bad glob `{pattern}`: {}", e.kind()),
+                    )
+                })?;
             builder.add(glob);
         }
     }

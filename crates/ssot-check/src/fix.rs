@@ -41,7 +41,10 @@ pub(crate) fn apply<'a>(source: &str, fixes: impl IntoIterator<Item = &'a Fix>) 
     for fix in fixes {
         let fresh: Vec<&Edit> = fix.edits.iter().filter(|e| !accepted.contains(e)).collect();
         let overlaps = fresh.iter().any(|e| {
-            accepted.iter().any(|a| e.start < a.end && a.start < e.end || (e.start == e.end && e.start > a.start && e.start < a.end))
+            accepted.iter().any(|a| {
+                e.start < a.end && a.start < e.end
+                    || (e.start == e.end && e.start > a.start && e.start < a.end)
+            })
         });
         if !overlaps {
             accepted.extend(fresh);
@@ -74,7 +77,13 @@ pub(crate) struct FixOutcome {
 /// Applies the fixes of `result` (safe ones, and unsafe ones when `include_unsafe`).
 /// With `write`, the files are rewritten and re-checked so `result` shows what is left;
 /// without, only the diffs are produced.
-pub(crate) fn fix_files(checker: &crate::check::Checker<'_>, result: &mut crate::check::CheckResult, include_unsafe: bool, write: bool, display: impl Fn(&str) -> String) -> Result<FixOutcome, crate::error::Error> {
+pub(crate) fn fix_files(
+    checker: &crate::check::Checker<'_>,
+    result: &mut crate::check::CheckResult,
+    include_unsafe: bool,
+    write: bool,
+    display: impl Fn(&str) -> String,
+) -> Result<FixOutcome, crate::error::Error> {
     let mut outcome = FixOutcome::default();
     let mut parsers = crate::lang::Parsers::new();
     for report in &mut result.files {
@@ -87,23 +96,32 @@ pub(crate) fn fix_files(checker: &crate::check::Checker<'_>, result: &mut crate:
         if fixes.is_empty() {
             continue;
         }
-        let source = std::fs::read_to_string(&report.file).map_err(|e| crate::error::Error::io(&report.file, e))?;
+        let source = std::fs::read_to_string(&report.file)
+            .map_err(|e| crate::error::Error::io(&report.file, e))?;
         let (fixed, applied) = apply(&source, fixes);
         if fixed == source {
             continue;
         }
-        if parsers.parse(report.language, &fixed).is_err() {
+        if !parsers.parses(report.language, &fixed) {
             outcome.refused.push(report.path.clone());
             continue;
         }
         outcome.applied += applied;
         if write {
-            std::fs::write(&report.file, &fixed).map_err(|e| crate::error::Error::io(&report.file, e))?;
-            report.violations = checker.check_source(&mut parsers, &report.path, report.language, &fixed).unwrap_or_default();
+            std::fs::write(&report.file, &fixed)
+                .map_err(|e| crate::error::Error::io(&report.file, e))?;
+            report.violations = checker
+                .check_source(&mut parsers, &report.path, report.language, &fixed)
+                .unwrap_or_default();
         } else {
             let name = display(&report.path);
             let diff = similar::TextDiff::from_lines(&source, &fixed);
-            outcome.diffs.push(diff.unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string());
+            outcome.diffs.push(
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{name}"), &format!("b/{name}"))
+                    .to_string(),
+            );
         }
     }
     Ok(outcome)

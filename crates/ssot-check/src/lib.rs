@@ -92,7 +92,13 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitStatus::Error.into();
         }
     };
-    run_in(args, &cwd, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+    run_in(
+        args,
+        &cwd,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    )
+    .into()
 }
 
 /// Runs `ssot check` as if started in `cwd`, writing to `out` and `err`.
@@ -120,9 +126,20 @@ enum Failure {
     Output(#[from] io::Error),
 }
 
-fn execute(args: &CheckArgs, cwd: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, Failure> {
+fn execute(
+    args: &CheckArgs,
+    cwd: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
     let paths: Vec<PathBuf> = args.paths.iter().map(|p| cwd.join(p)).collect();
-    let start = paths.first().map_or(cwd.to_owned(), |p| if p.is_file() { p.parent().unwrap_or(p).to_owned() } else { p.clone() });
+    let start = paths.first().map_or(cwd.to_owned(), |p| {
+        if p.is_file() {
+            p.parent().unwrap_or(p).to_owned()
+        } else {
+            p.clone()
+        }
+    });
     if args.init {
         let file = start.join(config::SSOT_TOML);
         if file.exists() {
@@ -151,7 +168,11 @@ fn execute(args: &CheckArgs, cwd: &Path, out: &mut dyn Write, err: &mut dyn Writ
     };
     let display = |path: &str| format!("{path_prefix}{path}");
 
-    let checker = if args.no_prefilter { Checker::new(&settings).without_prefilter() } else { Checker::new(&settings) };
+    let checker = if args.no_prefilter {
+        Checker::new(&settings).without_prefilter()
+    } else {
+        Checker::new(&settings)
+    };
     let mut result = checker.check_paths(&paths)?;
     for file in &result.files {
         if let Some(reason) = &file.skipped {
@@ -161,17 +182,35 @@ fn execute(args: &CheckArgs, cwd: &Path, out: &mut dyn Write, err: &mut dyn Writ
 
     let mut fixes_applied = 0;
     if args.fix || args.diff {
-        let outcome = fix::fix_files(&checker, &mut result, args.unsafe_fixes, !args.diff, display)?;
+        let outcome = fix::fix_files(
+            &checker,
+            &mut result,
+            args.unsafe_fixes,
+            !args.diff,
+            display,
+        )?;
         for path in &outcome.refused {
-            writeln!(err, "warning: fixes for {} left unapplied: the fixed file would not parse", display(path))?;
+            writeln!(
+                err,
+                "warning: fixes for {} left unapplied: the fixed file would not parse",
+                display(path)
+            )?;
         }
         if args.diff {
             for diff in &outcome.diffs {
                 write!(out, "{diff}")?;
             }
             let n = outcome.applied;
-            writeln!(err, "{n} {} would be applied", output::plural(n, "fix", "fixes"))?;
-            return Ok(if outcome.diffs.is_empty() { ExitStatus::Clean } else { ExitStatus::Violations });
+            writeln!(
+                err,
+                "{n} {} would be applied",
+                output::plural(n, "fix", "fixes")
+            )?;
+            return Ok(if outcome.diffs.is_empty() {
+                ExitStatus::Clean
+            } else {
+                ExitStatus::Violations
+            });
         }
         fixes_applied = outcome.applied;
     }
@@ -179,13 +218,26 @@ fn execute(args: &CheckArgs, cwd: &Path, out: &mut dyn Write, err: &mut dyn Writ
     if let Some(file) = &args.write_baseline {
         let file = cwd.join(file);
         let written = baseline::write(&result, &file)?;
-        writeln!(err, "Wrote {} with {} {}", file.display(), written.count, output::plural(written.count, "entry", "entries"))?;
+        writeln!(
+            err,
+            "Wrote {} with {} {}",
+            file.display(),
+            written.count,
+            output::plural(written.count, "entry", "entries")
+        )?;
         return Ok(ExitStatus::Clean);
     }
 
-    let loaded = args.baseline.as_ref().map(|f| Baseline::load(&cwd.join(f)).map(|b| (cwd.join(f), b))).transpose()?;
-    let comparison = loaded.as_ref().map(|(_, b)| b.compare(&result, &settings.root));
-    if let (Some((file, base)), Some(comparison), true) = (&loaded, &comparison, args.prune_baseline)
+    let loaded = args
+        .baseline
+        .as_ref()
+        .map(|f| Baseline::load(&cwd.join(f)).map(|b| (cwd.join(f), b)))
+        .transpose()?;
+    let comparison = loaded
+        .as_ref()
+        .map(|(_, b)| b.compare(&result, &settings.root));
+    if let (Some((file, base)), Some(comparison), true) =
+        (&loaded, &comparison, args.prune_baseline)
         && !comparison.fixed.is_empty()
     {
         base.pruned(&comparison.fixed).save(file)?;
@@ -194,14 +246,28 @@ fn execute(args: &CheckArgs, cwd: &Path, out: &mut dyn Write, err: &mut dyn Writ
         Some(c) => c.new.clone(),
         None => result.violations().collect(),
     };
-    let baseline_state = comparison.as_ref().zip(args.baseline.as_ref()).map(|(c, file)| BaselineState {
-        file: file.display().to_string(),
-        baselined: c.baselined,
-        fixed: &c.fixed,
-        pruned: args.prune_baseline,
-    });
-    let report = Report { result: &result, shown, baseline: baseline_state, fixes_applied, statistics: args.statistics, path_prefix: path_prefix.clone() };
+    let baseline_state = comparison
+        .as_ref()
+        .zip(args.baseline.as_ref())
+        .map(|(c, file)| BaselineState {
+            file: file.display().to_string(),
+            baselined: c.baselined,
+            fixed: &c.fixed,
+            pruned: args.prune_baseline,
+        });
+    let report = Report {
+        result: &result,
+        shown,
+        baseline: baseline_state,
+        fixes_applied,
+        statistics: args.statistics,
+        path_prefix: path_prefix.clone(),
+    };
     output::write(args.format, &report, out)?;
     out.flush()?;
-    Ok(if report.shown.is_empty() { ExitStatus::Clean } else { ExitStatus::Violations })
+    Ok(if report.shown.is_empty() {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Violations
+    })
 }

@@ -26,7 +26,11 @@ impl NamePattern {
             return None;
         }
         let root = segments.remove(0);
-        Some(Self { root, tail: segments, below_prefix })
+        Some(Self {
+            root,
+            tail: segments,
+            below_prefix,
+        })
     }
 
     /// The package the pattern belongs to: every name it matches starts with it.
@@ -36,12 +40,18 @@ impl NamePattern {
 
     /// The last segment every matched name ends with; `None` for `pkg.*` patterns.
     pub(crate) fn last(&self) -> Option<&str> {
-        if self.below_prefix { None } else { Some(self.tail.last().unwrap_or(&self.root)) }
+        if self.below_prefix {
+            None
+        } else {
+            Some(self.tail.last().unwrap_or(&self.root))
+        }
     }
 
     /// Whether the fully resolved `name` is matched.
     pub(crate) fn matches(&self, name: &[String]) -> bool {
-        let Some((first, rest)) = name.split_first() else { return false };
+        let Some((first, rest)) = name.split_first() else {
+            return false;
+        };
         if *first != self.root {
             return false;
         }

@@ -36,15 +36,29 @@ pub(crate) fn parse(comment: &str, comment_row: usize, own_line: bool) -> Option
         .split(',')
         .filter_map(|code| Rule::from_code(code.trim()))
         .collect::<Vec<_>>();
-    let reason = rest[close + 1..].trim().trim_start_matches([':', '-', '—']).trim();
+    let reason = rest[close + 1..]
+        .trim()
+        .trim_start_matches([':', '-', '—'])
+        .trim();
     let reason = reason.trim_end_matches("*/").trim();
-    Some(Suppression { line: if own_line { comment_row + 1 } else { comment_row }, rules, has_reason: !reason.is_empty() })
+    Some(Suppression {
+        line: if own_line {
+            comment_row + 1
+        } else {
+            comment_row
+        },
+        rules,
+        has_reason: !reason.is_empty(),
+    })
 }
 
 /// Looks up the suppressions covering `rule` on `line`.
 pub(crate) fn verdict(suppressions: &[Suppression], rule: Rule, line: usize) -> Verdict {
     let mut verdict = Verdict::Report;
-    for s in suppressions.iter().filter(|s| s.line == line && s.rules.contains(&rule)) {
+    for s in suppressions
+        .iter()
+        .filter(|s| s.line == line && s.rules.contains(&rule))
+    {
         if s.has_reason {
             return Verdict::Suppressed;
         }

@@ -1,136 +1,37 @@
-//! Python: scopes, bindings and import resolution over a tree-sitter tree.
+//! Python: scopes, bindings and import resolution over Ruff's syntax tree.
 //!
 //! ## Behavior
 //! - Every `import` / `from … import` binds its local name to a fully qualified name
 //!   (`import redis as r` binds `r` → `redis`; `from redis.asyncio import from_url`
 //!   binds `from_url` → `redis.asyncio.from_url`); relative imports resolve against the
-//!   file's own module path.
-//! - Functions, lambdas and classes open scopes. A reference resolves to the latest
-//!   binding before it in its own scope, or to the last binding of an enclosing scope
-//!   (function bodies run later); class scopes are invisible to nested functions.
-//! - A name re-bound by `def`, `class`, assignment, a parameter, a loop or `with … as`
-//!   no longer refers to the import, so look-alikes are not flagged. `X = None` beside
-//!   an import of `X` is treated as an import fallback, not a rebinding.
+//!   file's own module path. `from __future__ import …` binds nothing.
+//! - Functions, lambdas and classes open scopes; a function's parameter defaults and
+//!   annotations, and a class's bases, belong to its own scope, its decorators to the
+//!   enclosing one. Comprehensions open none. A reference resolves to the latest binding
+//!   before it in its own scope, or to the last binding of an enclosing scope (function
+//!   bodies run later); class scopes are invisible to nested functions.
+//! - A name re-bound by `def`, `class`, assignment, a parameter, a loop, a
+//!   comprehension, `:=`, `with … as` or `except … as` no longer refers to the import,
+//!   so look-alikes are not flagged. `X = None` beside an import of `X` is treated as an
+//!   import fallback, not a rebinding. Match-pattern captures and type parameters bind
+//!   nothing.
+//! - A parenthesised callee or attribute base (`(redis).Redis()`, `(Redis)()`) is not
+//!   resolved: the prefilter in `check.rs` relies on a banned call being written
+//!   `Name(` and `pkg.Name(`.
 //!
 //! ## Performance
-//! Node kinds and fields are compared by their numeric ids ([`Kinds`], resolved once per
-//! process), names are borrowed from the source, and the callee of a call is only
-//! spelled out when its first segment resolves to an import (or is unbound beside a
-//! `*` import).
+//! Names are borrowed from the tree, and the callee of a call is only spelled out when
+//! its first segment resolves to an import (or is unbound beside a `*` import).
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU16;
-use std::sync::OnceLock;
+use std::ops::Range;
 
-use tree_sitter::Node;
+use ruff_python_ast::token::TokenKind;
+use ruff_python_ast::visitor::source_order::{self, SourceOrderVisitor};
+use ruff_python_ast::{self as ast, Expr, ModModule, Pattern, Stmt, StringLike};
+use ruff_text_size::{Ranged, TextSize};
 
-use super::text;
-
-/// Node kind ids (named kinds) and field ids of the Python grammar.
-struct Kinds {
-    function_definition: u16,
-    class_definition: u16,
-    lambda: u16,
-    parameters: u16,
-    lambda_parameters: u16,
-    import_statement: u16,
-    import_from_statement: u16,
-    assignment: u16,
-    augmented_assignment: u16,
-    for_statement: u16,
-    for_in_clause: u16,
-    named_expression: u16,
-    as_pattern: u16,
-    global_statement: u16,
-    nonlocal_statement: u16,
-    call: u16,
-    comment: u16,
-    identifier: u16,
-    none: u16,
-    attribute: u16,
-    dotted_name: u16,
-    aliased_import: u16,
-    relative_import: u16,
-    wildcard_import: u16,
-    import_prefix: u16,
-    /// `pattern_list`, `tuple_pattern`, … : targets whose named children are bound.
-    target_lists: [u16; 8],
-    default_parameter: u16,
-    typed_default_parameter: u16,
-    /// `typed_parameter`, `list_splat_pattern`, `dictionary_splat_pattern`, `tuple_pattern`.
-    parameter_groups: [u16; 4],
-    type_: u16,
-    f_name: NonZeroU16,
-    f_right: NonZeroU16,
-    f_left: NonZeroU16,
-    f_alias: NonZeroU16,
-    f_function: NonZeroU16,
-    f_object: NonZeroU16,
-    f_attribute: NonZeroU16,
-    f_module_name: NonZeroU16,
-}
-
-fn kinds() -> &'static Kinds {
-    static KINDS: OnceLock<Kinds> = OnceLock::new();
-    KINDS.get_or_init(|| {
-        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
-        let id = |kind: &str| {
-            let id = language.id_for_node_kind(kind, true);
-            assert!(id != 0, "tree-sitter-python has no node kind `{kind}`");
-            id
-        };
-        let field = |name: &str| language.field_id_for_name(name).unwrap_or_else(|| panic!("tree-sitter-python has no field `{name}`"));
-        Kinds {
-            function_definition: id("function_definition"),
-            class_definition: id("class_definition"),
-            lambda: id("lambda"),
-            parameters: id("parameters"),
-            lambda_parameters: id("lambda_parameters"),
-            import_statement: id("import_statement"),
-            import_from_statement: id("import_from_statement"),
-            assignment: id("assignment"),
-            augmented_assignment: id("augmented_assignment"),
-            for_statement: id("for_statement"),
-            for_in_clause: id("for_in_clause"),
-            named_expression: id("named_expression"),
-            as_pattern: id("as_pattern"),
-            global_statement: id("global_statement"),
-            nonlocal_statement: id("nonlocal_statement"),
-            call: id("call"),
-            comment: id("comment"),
-            identifier: id("identifier"),
-            none: id("none"),
-            attribute: id("attribute"),
-            dotted_name: id("dotted_name"),
-            aliased_import: id("aliased_import"),
-            relative_import: id("relative_import"),
-            wildcard_import: id("wildcard_import"),
-            import_prefix: id("import_prefix"),
-            target_lists: [
-                id("pattern_list"),
-                id("tuple_pattern"),
-                id("list_pattern"),
-                id("tuple"),
-                id("list"),
-                id("parenthesized_expression"),
-                id("list_splat_pattern"),
-                id("as_pattern_target"),
-            ],
-            default_parameter: id("default_parameter"),
-            typed_default_parameter: id("typed_default_parameter"),
-            parameter_groups: [id("typed_parameter"), id("list_splat_pattern"), id("dictionary_splat_pattern"), id("tuple_pattern")],
-            type_: id("type"),
-            f_name: field("name"),
-            f_right: field("right"),
-            f_left: field("left"),
-            f_alias: field("alias"),
-            f_function: field("function"),
-            f_object: field("object"),
-            f_attribute: field("attribute"),
-            f_module_name: field("module_name"),
-        }
-    })
-}
+use super::PythonSyntax;
 
 /// What a name is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,15 +68,21 @@ struct Scope<'t> {
 
 impl<'t> Scope<'t> {
     fn new(kind: ScopeKind, name: &'t str, parent: Option<usize>) -> Self {
-        Self { kind, name, parent, bindings: HashMap::new(), not_local: HashSet::new() }
+        Self {
+            kind,
+            name,
+            parent,
+            bindings: HashMap::new(),
+            not_local: HashSet::new(),
+        }
     }
 }
 
 /// One name brought in by an import statement.
 #[derive(Debug, Clone)]
 pub(crate) struct ImportItem<'t> {
-    /// The dotted name as written (`redis.asyncio` in `import redis.asyncio as r`).
-    pub(crate) name_node: Node<'t>,
+    /// Where the dotted name is written (`redis.asyncio` in `import redis.asyncio as r`).
+    pub(crate) name_range: Range<usize>,
     /// The full path imported: the module for `import`, module + name for `from`.
     pub(crate) path: Vec<String>,
     /// The `as` name, if any.
@@ -187,135 +94,109 @@ pub(crate) struct ImportItem<'t> {
 /// An `import` or `from … import` statement.
 #[derive(Debug, Clone)]
 pub(crate) struct Import<'t> {
-    pub(crate) node: Node<'t>,
-    /// For `from M import …`: `M` resolved (`None` for a relative import that leaves the root).
+    /// The whole statement.
+    pub(crate) range: Range<usize>,
+    /// For `from M import …`: `M` resolved.
     pub(crate) from_module: Option<Vec<String>>,
-    /// The module node of a `from` import.
-    pub(crate) module_node: Option<Node<'t>>,
-    /// Whether the `from` module is relative (`from .x import y`).
-    pub(crate) relative: bool,
+    /// Where `M` is written, for an absolute `from M import …` (`None` when relative).
+    pub(crate) module_range: Option<Range<usize>>,
     pub(crate) items: Vec<ImportItem<'t>>,
 }
 
 /// A call expression and the scope it is in.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call<'t> {
-    pub(crate) node: Node<'t>,
+    expr: &'t ast::ExprCall,
     scope: usize,
+}
+
+impl Call<'_> {
+    /// The whole call, arguments included.
+    pub(crate) fn range(&self) -> Range<usize> {
+        span(self.expr)
+    }
+
+    /// The callee as written.
+    pub(crate) fn callee(&self) -> Range<usize> {
+        span(&*self.expr.func)
+    }
 }
 
 /// The resolved view of one Python file.
 pub(crate) struct PythonModel<'t> {
     source: &'t str,
+    module: &'t ModModule,
     scopes: Vec<Scope<'t>>,
     pub(crate) calls: Vec<Call<'t>>,
     pub(crate) imports: Vec<Import<'t>>,
-    pub(crate) comments: Vec<Node<'t>>,
+    /// Byte ranges of the comments, in source order.
+    pub(crate) comments: Vec<Range<usize>>,
     star_modules: Vec<Vec<String>>,
-    root: Node<'t>,
+    /// How deeply statements, expressions and patterns nest (see [`free`]).
+    pub(crate) depth: usize,
+}
+
+/// The byte range of a node.
+fn span(node: &impl Ranged) -> Range<usize> {
+    node.start().to_usize()..node.end().to_usize()
+}
+
+/// Whether the next token after `end` closes a parenthesis: the expression ending there
+/// is parenthesised (Ruff's ranges leave the parentheses out).
+fn closes_paren(source: &str, end: TextSize) -> bool {
+    let rest = &source.as_bytes()[end.to_usize()..];
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            b' ' | b'\t' | b'\x0c' | b'\r' | b'\n' | b'\\' => i += 1,
+            b'#' => {
+                i += rest[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .unwrap_or(rest.len() - i)
+            }
+            b => return b == b')',
+        }
+    }
+    false
 }
 
 impl<'t> PythonModel<'t> {
     /// Builds the model; `module_path` is the file's dotted module (for relative imports).
-    pub(crate) fn build(root: Node<'t>, source: &'t str, module_path: &[String], is_package: bool) -> Self {
-        let k = kinds();
-        let mut model = Self {
-            source,
-            scopes: vec![Scope::new(ScopeKind::Module, "", None)],
-            calls: Vec::new(),
-            imports: Vec::new(),
-            comments: Vec::new(),
-            star_modules: Vec::new(),
-            root,
+    pub(crate) fn build(
+        parsed: &'t PythonSyntax,
+        source: &'t str,
+        module_path: &[String],
+        is_package: bool,
+    ) -> Self {
+        let package: Vec<String> = if is_package {
+            module_path.to_vec()
+        } else {
+            module_path[..module_path.len().saturating_sub(1)].to_vec()
         };
-        let package: Vec<String> = if is_package { module_path.to_vec() } else { module_path[..module_path.len().saturating_sub(1)].to_vec() };
-        // Scopes opened by the nodes being walked: (scope, depth of the node that opened it).
-        // A scope ends when the walk reaches a node no deeper than its opener.
-        let mut stack: Vec<(usize, u32)> = vec![(0, 0)];
-        let mut cursor = root.walk();
-        let mut depth: u32 = 0;
-        'walk: loop {
-            let node = cursor.node();
-            while stack.len() > 1 && stack.last().is_some_and(|s| s.1 >= depth) {
-                stack.pop();
-            }
-            let current = stack.last().map_or(0, |s| s.0);
-            let kind = node.kind_id();
-            if kind == k.call {
-                model.calls.push(Call { node, scope: current });
-            } else if kind == k.identifier {
-                // The most common node; nothing to do.
-            } else if kind == k.comment {
-                model.comments.push(node);
-            } else if kind == k.function_definition || kind == k.class_definition {
-                let name = node.child_by_field_id(k.f_name.get()).map_or("", |n| text(n, source));
-                model.bind(current, name, node.start_byte(), BindingKind::Local);
-                let scope_kind = if kind == k.class_definition { ScopeKind::Class } else { ScopeKind::Function };
-                stack.push((model.push_scope(scope_kind, name, current), depth));
-            } else if kind == k.lambda {
-                stack.push((model.push_scope(ScopeKind::Function, "<lambda>", current), depth));
-            } else if kind == k.parameters || kind == k.lambda_parameters {
-                let mut names = Vec::new();
-                for param in named_children(node) {
-                    parameter_names(param, source, &mut names);
-                }
-                for name in names {
-                    model.bind(current, name, node.start_byte(), BindingKind::Local);
-                }
-            } else if kind == k.import_statement || kind == k.import_from_statement {
-                if let Some(import) = model.read_import(node, &package) {
-                    for item in &import.items {
-                        let target = match (&item.alias, &import.from_module) {
-                            (None, None) => vec![item.path[0].clone()],
-                            _ => item.path.clone(),
-                        };
-                        model.bind(current, item.local, node.start_byte(), BindingKind::Import(target));
-                    }
-                    model.imports.push(import);
-                }
-            } else if kind == k.assignment {
-                // `a = b = None` chains nest assignments on the right.
-                let mut value = node.child_by_field_id(k.f_right.get());
-                while let Some(nested) = value.filter(|v| v.kind_id() == k.assignment) {
-                    value = nested.child_by_field_id(k.f_right.get());
-                }
-                let is_none = value.is_some_and(|v| v.kind_id() == k.none);
-                if let Some(left) = node.child_by_field_id(k.f_left.get()) {
-                    let binding = if is_none && left.kind_id() == k.identifier { BindingKind::NoneFallback } else { BindingKind::Local };
-                    model.bind_targets(current, left, binding);
-                }
-            } else if kind == k.augmented_assignment || kind == k.for_statement || kind == k.for_in_clause {
-                if let Some(left) = node.child_by_field_id(k.f_left.get()) {
-                    model.bind_targets(current, left, BindingKind::Local);
-                }
-            } else if kind == k.named_expression {
-                if let Some(name) = node.child_by_field_id(k.f_name.get()) {
-                    model.bind_targets(current, name, BindingKind::Local);
-                }
-            } else if kind == k.as_pattern {
-                if let Some(alias) = node.child_by_field_id(k.f_alias.get()) {
-                    model.bind_targets(current, alias, BindingKind::Local);
-                }
-            } else if kind == k.global_statement || kind == k.nonlocal_statement {
-                for name in named_children(node).filter(|n| n.kind_id() == k.identifier) {
-                    model.scopes[current].not_local.insert(text(name, source));
-                }
-            }
-            if cursor.goto_first_child() {
-                depth += 1;
-                continue;
-            }
-            while !cursor.goto_next_sibling() {
-                if depth == 0 || !cursor.goto_parent() {
-                    break 'walk;
-                }
-                depth -= 1;
-            }
-            if depth == 0 {
-                break;
-            }
-        }
-        model
+        let comments = parsed
+            .tokens()
+            .iter()
+            .filter(|t| t.kind() == TokenKind::Comment)
+            .map(span)
+            .collect();
+        let mut builder = Builder {
+            model: Self {
+                source,
+                module: parsed.syntax(),
+                scopes: vec![Scope::new(ScopeKind::Module, "", None)],
+                calls: Vec::new(),
+                imports: Vec::new(),
+                comments,
+                star_modules: Vec::new(),
+                depth: 0,
+            },
+            package,
+            current: 0,
+            depth: 0,
+        };
+        builder.visit_body(&parsed.syntax().body);
+        builder.model
     }
 
     fn push_scope(&mut self, kind: ScopeKind, name: &'t str, parent: usize) -> usize {
@@ -327,87 +208,168 @@ impl<'t> PythonModel<'t> {
         if name.is_empty() {
             return;
         }
-        let scope = if self.scopes[scope].not_local.contains(name) { 0 } else { scope };
-        self.scopes[scope].bindings.entry(name).or_default().push(Binding { offset, kind });
-    }
-
-    fn bind_targets(&mut self, scope: usize, target: Node<'t>, kind: BindingKind) {
-        let k = kinds();
-        let target_kind = target.kind_id();
-        if target_kind == k.identifier {
-            self.bind(scope, text(target, self.source), target.start_byte(), kind);
-        } else if k.target_lists.contains(&target_kind) {
-            for child in named_children(target) {
-                self.bind_targets(scope, child, BindingKind::Local);
-            }
-        }
-    }
-
-    fn read_import(&mut self, node: Node<'t>, package: &[String]) -> Option<Import<'t>> {
-        let k = kinds();
-        let source = self.source;
-        let mut items = Vec::new();
-        let mut cursor = node.walk();
-        let names: Vec<Node<'t>> = node.children_by_field_id(k.f_name, &mut cursor).collect();
-        let from = node.kind_id() == k.import_from_statement;
-        let item = |name: Node<'t>, prefix: &[String]| -> Option<ImportItem<'t>> {
-            let (name_node, alias) = if name.kind_id() == k.aliased_import {
-                (name.child_by_field_id(k.f_name.get())?, name.child_by_field_id(k.f_alias.get()).map(|a| text(a, source)))
-            } else {
-                (name, None)
-            };
-            let parts = dotted_parts(name_node, source)?;
-            let mut path = prefix.to_vec();
-            path.extend(parts.iter().map(|s| (*s).to_owned()));
-            let local = match alias {
-                Some(alias) => alias,
-                None if from => parts.last().copied().unwrap_or_default(),
-                None => parts[0],
-            };
-            Some(ImportItem { name_node, path, alias: alias.map(str::to_owned), local })
-        };
-        if node.kind_id() == k.import_statement {
-            items.extend(names.into_iter().filter_map(|n| item(n, &[])));
-            return Some(Import { node, from_module: None, module_node: None, relative: false, items });
-        }
-        let module_node = node.child_by_field_id(k.f_module_name.get())?;
-        let (module, relative) = if module_node.kind_id() == k.relative_import {
-            (resolve_relative(module_node, source, package), true)
+        let scope = if self.scopes[scope].not_local.contains(name) {
+            0
         } else {
-            (dotted_segments(module_node, source), false)
+            scope
         };
-        let module = module?;
-        if named_children(node).any(|c| c.kind_id() == k.wildcard_import) {
-            self.star_modules.push(module.clone());
+        self.scopes[scope]
+            .bindings
+            .entry(name)
+            .or_default()
+            .push(Binding { offset, kind });
+    }
+
+    /// Binds the names an assignment target writes: `a`, `a, (b, *c)`, `[a, b]`; an
+    /// attribute or subscript binds nothing. Only a bare name keeps `kind`.
+    fn bind_targets(&mut self, scope: usize, target: &'t Expr, kind: BindingKind) {
+        match target {
+            Expr::Name(name) => {
+                let kind = if closes_paren(self.source, name.end()) {
+                    BindingKind::Local
+                } else {
+                    kind
+                };
+                self.bind(scope, name.id.as_str(), name.start().to_usize(), kind);
+            }
+            Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
+                guarded(|| {
+                    for elt in elts {
+                        self.bind_targets(scope, elt, BindingKind::Local);
+                    }
+                })
+            }
+            Expr::Starred(starred) => {
+                guarded(|| self.bind_targets(scope, &starred.value, BindingKind::Local))
+            }
+            _ => {}
         }
-        items.extend(names.into_iter().filter_map(|n| item(n, &module)));
-        Some(Import { node, from_module: Some(module), module_node: Some(module_node), relative, items })
+    }
+
+    fn bind_parameters(&mut self, scope: usize, parameters: &'t ast::Parameters) {
+        let offset = parameters.start().to_usize();
+        for parameter in parameters {
+            self.bind(
+                scope,
+                parameter.name().id.as_str(),
+                offset,
+                BindingKind::Local,
+            );
+        }
+    }
+
+    fn read_import(&mut self, stmt: &'t Stmt, package: &[String]) -> Option<Import<'t>> {
+        let item = |alias: &'t ast::Alias, prefix: &[String], from: bool| -> ImportItem<'t> {
+            let name = alias.name.id.as_str();
+            let mut path = prefix.to_vec();
+            path.extend(name.split('.').map(str::to_owned));
+            let local = match &alias.asname {
+                Some(asname) => asname.id.as_str(),
+                None if from => name.rsplit('.').next().unwrap_or_default(),
+                None => name.split('.').next().unwrap_or_default(),
+            };
+            ImportItem {
+                name_range: span(&alias.name),
+                path,
+                alias: alias.asname.as_ref().map(|a| a.id.to_string()),
+                local,
+            }
+        };
+        match stmt {
+            Stmt::Import(import) => Some(Import {
+                range: span(stmt),
+                from_module: None,
+                module_range: None,
+                items: import.names.iter().map(|a| item(a, &[], false)).collect(),
+            }),
+            Stmt::ImportFrom(import) => {
+                let written = import
+                    .module
+                    .as_ref()
+                    .map(|m| m.id.as_str().split('.').map(str::to_owned));
+                let module = if import.level == 0 {
+                    written?.collect()
+                } else {
+                    let up = import.level as usize - 1;
+                    let mut module = package.get(..package.len().checked_sub(up)?)?.to_vec();
+                    module.extend(written.into_iter().flatten());
+                    module
+                };
+                if module.is_empty() {
+                    return None;
+                }
+                if import.names.iter().any(|a| a.name.id == "*") {
+                    self.star_modules.push(module.clone());
+                }
+                let items = import
+                    .names
+                    .iter()
+                    .filter(|a| a.name.id != "*")
+                    .map(|a| item(a, &module, true))
+                    .collect();
+                let module_range = if import.level == 0 {
+                    import.module.as_ref().map(span)
+                } else {
+                    None
+                };
+                Some(Import {
+                    range: span(stmt),
+                    from_module: Some(module),
+                    module_range,
+                    items,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Every fully qualified name `call`'s callee may stand for: the import it resolves
     /// to, or for a name bound nowhere in the file, that name in each `*`-imported module.
     pub(crate) fn candidates(&self, call: &Call<'t>) -> Vec<Vec<String>> {
-        let k = kinds();
-        let Some(callee) = call.node.child_by_field_id(k.f_function.get()) else { return Vec::new() };
+        let callee = &*call.expr.func;
+        let offset = call.expr.start().to_usize();
+        if closes_paren(self.source, callee.end()) {
+            return Vec::new();
+        }
         // The first segment decides; most callees are locals, methods or builtins.
         let mut first = callee;
-        while first.kind_id() == k.attribute {
-            let Some(object) = first.child_by_field_id(k.f_object.get()) else { return Vec::new() };
-            first = object;
+        while let Expr::Attribute(attribute) = first {
+            first = &attribute.value;
         }
-        if first.kind_id() == k.identifier {
-            let binding = self.lookup(text(first, self.source), call.scope, call.node.start_byte());
-            if matches!(binding, Some(BindingKind::NoneFallback | BindingKind::Local)) || (binding.is_none() && self.star_modules.is_empty()) {
+        if let Expr::Name(name) = first {
+            let binding = self.lookup(name.id.as_str(), call.scope, offset);
+            if matches!(
+                binding,
+                Some(BindingKind::NoneFallback | BindingKind::Local)
+            ) || (binding.is_none() && self.star_modules.is_empty())
+            {
                 return Vec::new();
             }
         }
-        let Some(segments) = dotted_parts(callee, self.source) else { return Vec::new() };
-        let binding = self.lookup(segments[0], call.scope, call.node.start_byte());
-        let owned = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+        let Some(segments) = dotted_parts(callee, self.source) else {
+            return Vec::new();
+        };
+        let binding = self.lookup(segments[0], call.scope, offset);
+        let owned = |parts: &[&str]| {
+            parts
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<String>>()
+        };
         match binding {
-            Some(BindingKind::Import(target)) => vec![target.iter().cloned().chain(owned(&segments[1..])).collect()],
+            Some(BindingKind::Import(target)) => vec![
+                target
+                    .iter()
+                    .cloned()
+                    .chain(owned(&segments[1..]))
+                    .collect(),
+            ],
             Some(_) => Vec::new(),
-            None => self.star_modules.iter().map(|m| m.iter().cloned().chain(owned(&segments)).collect()).collect(),
+            None => self
+                .star_modules
+                .iter()
+                .map(|m| m.iter().cloned().chain(owned(&segments)).collect())
+                .collect(),
         }
     }
 
@@ -423,9 +385,17 @@ impl<'t> PythonModel<'t> {
                 continue;
             }
             if let Some(bindings) = s.bindings.get(name) {
-                let has_import = bindings.iter().any(|b| matches!(b.kind, BindingKind::Import(_)));
-                let eligible = || bindings.iter().filter(|b| !(has_import && b.kind == BindingKind::NoneFallback));
-                let before = innermost.then(|| eligible().rfind(|b| b.offset < offset)).flatten();
+                let has_import = bindings
+                    .iter()
+                    .any(|b| matches!(b.kind, BindingKind::Import(_)));
+                let eligible = || {
+                    bindings
+                        .iter()
+                        .filter(|b| !(has_import && b.kind == BindingKind::NoneFallback))
+                };
+                let before = innermost
+                    .then(|| eligible().rfind(|b| b.offset < offset))
+                    .flatten();
                 return before.or_else(|| eligible().next_back()).map(|b| &b.kind);
             }
             innermost = false;
@@ -452,63 +422,372 @@ impl<'t> PythonModel<'t> {
         names.join(".")
     }
 
-    /// The module node (for inserting imports).
-    pub(crate) fn root(&self) -> Node<'t> {
-        self.root
-    }
-}
-
-fn named_children<'t>(node: Node<'t>) -> impl Iterator<Item = Node<'t>> {
-    (0..node.named_child_count()).filter_map(move |i| node.named_child(i))
-}
-
-fn parameter_names<'s>(param: Node<'_>, source: &'s str, out: &mut Vec<&'s str>) {
-    let k = kinds();
-    let kind = param.kind_id();
-    if kind == k.identifier {
-        out.push(text(param, source));
-    } else if kind == k.default_parameter || kind == k.typed_default_parameter {
-        if let Some(name) = param.child_by_field_id(k.f_name.get()) {
-            parameter_names(name, source, out);
-        }
-    } else if k.parameter_groups.contains(&kind) {
-        for child in named_children(param) {
-            if child.kind_id() != k.type_ {
-                parameter_names(child, source, out);
+    /// Where a new import line goes: after the last top-level import, else after the
+    /// module docstring; `None` when the module has neither.
+    pub(crate) fn import_anchor(&self) -> Option<usize> {
+        // A docstring is the first thing in the file: not even a comment comes before it.
+        let commented = |stmt: &Stmt| {
+            self.comments
+                .first()
+                .is_some_and(|c| c.start < stmt.start().to_usize())
+        };
+        let mut anchor = None;
+        for (i, stmt) in self.module.body.iter().enumerate() {
+            let is_docstring = i == 0 && is_docstring(stmt, self.source) && !commented(stmt);
+            if is_docstring || matches!(stmt, Stmt::Import(_) | Stmt::ImportFrom(_)) {
+                anchor = Some(stmt.end().to_usize());
             }
         }
+        anchor
+    }
+
+    /// The ranges of every `a.b.c` attribute chain in the file whose segments are `path`
+    /// (outside import statements, which write module names, not attributes).
+    pub(crate) fn attribute_references(&self, path: &[String]) -> Vec<Range<usize>> {
+        let mut finder = AttributeFinder {
+            source: self.source,
+            path,
+            found: Vec::new(),
+        };
+        finder.visit_body(&self.module.body);
+        finder.found
     }
 }
 
-/// Segments of `a.b.c` written as a `dotted_name`, an `identifier` or an `attribute` chain.
-pub(crate) fn dotted_segments(node: Node<'_>, source: &str) -> Option<Vec<String>> {
-    dotted_parts(node, source).map(|parts| parts.into_iter().map(str::to_owned).collect())
+/// A statement that is a lone string (`"""doc"""`, `f"…"`, `b"…"`, or a bare tuple
+/// starting with one).
+fn is_docstring(stmt: &Stmt, source: &str) -> bool {
+    let Stmt::Expr(ast::StmtExpr { value, .. }) = stmt else {
+        return false;
+    };
+    let first = match &**value {
+        Expr::Tuple(tuple) if !tuple.parenthesized => tuple.elts.first(),
+        other => Some(other),
+    };
+    first.is_some_and(|e| {
+        StringLike::try_from(e).is_ok_and(|s| !s.is_implicit_concatenated())
+            && !closes_paren(source, e.end())
+    })
 }
 
-/// [`dotted_segments`], borrowed from the source.
-fn dotted_parts<'s>(node: Node<'_>, source: &'s str) -> Option<Vec<&'s str>> {
-    let k = kinds();
-    let kind = node.kind_id();
-    if kind == k.identifier {
-        Some(vec![text(node, source)])
-    } else if kind == k.dotted_name {
-        Some(named_children(node).map(|n| text(n, source)).collect())
-    } else if kind == k.attribute {
-        let mut segments = dotted_parts(node.child_by_field_id(k.f_object.get())?, source)?;
-        segments.push(text(node.child_by_field_id(k.f_attribute.get())?, source));
-        Some(segments)
+/// Walks the tree once in source order, opening scopes and recording bindings, imports
+/// and calls.
+struct Builder<'t> {
+    model: PythonModel<'t>,
+    package: Vec<String>,
+    current: usize,
+    depth: usize,
+}
+
+impl<'t> Builder<'t> {
+    /// Runs `f` one level deeper in the tree.
+    fn deeper(&mut self, f: impl FnOnce(&mut Self)) {
+        self.depth += 1;
+        self.model.depth = self.model.depth.max(self.depth);
+        guarded(|| f(self));
+        self.depth -= 1;
+    }
+
+    /// Runs `f` with `scope` as the current scope.
+    fn within(&mut self, scope: usize, f: impl FnOnce(&mut Self)) {
+        let outer = std::mem::replace(&mut self.current, scope);
+        f(self);
+        self.current = outer;
+    }
+}
+
+/// Deeply nested code must not overflow the stack: grow it on demand, as Ruff's parser does.
+fn guarded<R>(f: impl FnOnce() -> R) -> R {
+    const RED_ZONE: usize = 64 * 1024;
+    const STACK: usize = 1024 * 1024;
+    stacker::maybe_grow(RED_ZONE, STACK, f)
+}
+
+/// Frees a syntax tree that nests `depth` levels deep. Dropping a tree recurses once per
+/// level (a 200,000-term sum is 200,000 levels), so a deep tree is dropped on a stack
+/// sized for it.
+pub(crate) fn free(syntax: PythonSyntax, depth: usize) {
+    // Generous for unoptimised builds; the pages are only touched as deep as needed.
+    const PER_LEVEL: usize = 2 * 1024;
+    const SHALLOW: usize = 256;
+    if depth <= SHALLOW {
+        drop(syntax);
     } else {
-        None
+        stacker::grow(1024 * 1024 + depth * PER_LEVEL, move || drop(syntax));
     }
 }
 
-fn resolve_relative(node: Node<'_>, source: &str, package: &[String]) -> Option<Vec<String>> {
-    let k = kinds();
-    let dots = named_children(node).find(|n| n.kind_id() == k.import_prefix).map_or(1, |p| text(p, source).len());
-    let up = dots.checked_sub(1)?;
-    let mut module = package.get(..package.len().checked_sub(up)?)?.to_vec();
-    if let Some(name) = named_children(node).find(|n| n.kind_id() == k.dotted_name) {
-        module.extend(dotted_segments(name, source)?);
+/// [`free`] for a tree no model was built for (its depth is measured first).
+pub(crate) fn free_unmodelled(syntax: PythonSyntax) {
+    let depth = nesting(syntax.syntax());
+    free(syntax, depth);
+}
+
+/// How deeply `module` nests.
+fn nesting(module: &ModModule) -> usize {
+    struct Depth {
+        depth: usize,
+        max: usize,
     }
-    (!module.is_empty()).then_some(module)
+    impl Depth {
+        fn deeper(&mut self, f: impl FnOnce(&mut Self)) {
+            self.depth += 1;
+            self.max = self.max.max(self.depth);
+            guarded(|| f(self));
+            self.depth -= 1;
+        }
+    }
+    impl<'t> SourceOrderVisitor<'t> for Depth {
+        fn visit_stmt(&mut self, stmt: &'t Stmt) {
+            self.deeper(|this| source_order::walk_stmt(this, stmt));
+        }
+        fn visit_expr(&mut self, expr: &'t Expr) {
+            self.deeper(|this| source_order::walk_expr(this, expr));
+        }
+        fn visit_pattern(&mut self, pattern: &'t Pattern) {
+            self.deeper(|this| source_order::walk_pattern(this, pattern));
+        }
+    }
+    let mut visitor = Depth { depth: 0, max: 0 };
+    visitor.visit_body(&module.body);
+    visitor.max
+}
+
+impl<'t> SourceOrderVisitor<'t> for Builder<'t> {
+    fn visit_stmt(&mut self, stmt: &'t Stmt) {
+        self.deeper(|this| this.stmt(stmt));
+    }
+
+    fn visit_expr(&mut self, expr: &'t Expr) {
+        self.deeper(|this| this.expr(expr));
+    }
+
+    // Patterns hold no calls and bind nothing the model tracks; they are walked for
+    // [`PythonModel::depth`] only.
+    fn visit_pattern(&mut self, pattern: &'t Pattern) {
+        self.deeper(|this| source_order::walk_pattern(this, pattern));
+    }
+
+    fn visit_comprehension(&mut self, comprehension: &'t ast::Comprehension) {
+        self.model
+            .bind_targets(self.current, &comprehension.target, BindingKind::Local);
+        source_order::walk_comprehension(self, comprehension);
+    }
+
+    fn visit_with_item(&mut self, item: &'t ast::WithItem) {
+        if let Some(vars) = &item.optional_vars {
+            self.model
+                .bind_targets(self.current, vars, BindingKind::Local);
+        }
+        source_order::walk_with_item(self, item);
+    }
+
+    fn visit_except_handler(&mut self, handler: &'t ast::ExceptHandler) {
+        let ast::ExceptHandler::ExceptHandler(h) = handler;
+        if let Some(name) = &h.name {
+            self.model.bind(
+                self.current,
+                name.id.as_str(),
+                name.start().to_usize(),
+                BindingKind::Local,
+            );
+        }
+        source_order::walk_except_handler(self, handler);
+    }
+}
+
+impl<'t> Builder<'t> {
+    /// Visits a `def` or `class`'s decorators and binds its name, in the enclosing
+    /// scope, then opens its own scope.
+    fn open_definition(
+        &mut self,
+        decorators: &'t [ast::Decorator],
+        name: &'t ast::Identifier,
+        kind: ScopeKind,
+    ) -> usize {
+        for decorator in decorators {
+            self.visit_decorator(decorator);
+        }
+        let current = self.current;
+        let name_text = name.id.as_str();
+        self.model.bind(
+            current,
+            name_text,
+            name.start().to_usize(),
+            BindingKind::Local,
+        );
+        self.model.push_scope(kind, name_text, current)
+    }
+
+    fn stmt(&mut self, stmt: &'t Stmt) {
+        let current = self.current;
+        match stmt {
+            Stmt::FunctionDef(def) => {
+                let scope =
+                    self.open_definition(&def.decorator_list, &def.name, ScopeKind::Function);
+                self.within(scope, |this| {
+                    if let Some(type_params) = &def.type_params {
+                        this.visit_type_params(type_params);
+                    }
+                    this.model.bind_parameters(scope, &def.parameters);
+                    this.visit_parameters(&def.parameters);
+                    if let Some(returns) = &def.returns {
+                        this.visit_annotation(returns);
+                    }
+                    this.visit_body(&def.body);
+                });
+                return;
+            }
+            Stmt::ClassDef(class) => {
+                let scope =
+                    self.open_definition(&class.decorator_list, &class.name, ScopeKind::Class);
+                self.within(scope, |this| {
+                    if let Some(type_params) = &class.type_params {
+                        this.visit_type_params(type_params);
+                    }
+                    if let Some(arguments) = &class.arguments {
+                        this.visit_arguments(arguments);
+                    }
+                    this.visit_body(&class.body);
+                });
+                return;
+            }
+            Stmt::Import(_) | Stmt::ImportFrom(_) => {
+                let is_future = matches!(stmt, Stmt::ImportFrom(f) if f.level == 0 && f.module.as_ref().is_some_and(|m| m.id == "__future__"));
+                if !is_future && let Some(import) = self.model.read_import(stmt, &self.package) {
+                    for item in &import.items {
+                        let target = match (&item.alias, &import.from_module) {
+                            (None, None) => vec![item.path[0].clone()],
+                            _ => item.path.clone(),
+                        };
+                        self.model.bind(
+                            current,
+                            item.local,
+                            stmt.start().to_usize(),
+                            BindingKind::Import(target),
+                        );
+                    }
+                    self.model.imports.push(import);
+                }
+            }
+            Stmt::Assign(assign) => {
+                let is_none = assign.value.is_none_literal_expr()
+                    && !closes_paren(self.model.source, assign.value.end());
+                for target in &assign.targets {
+                    let binding = if is_none {
+                        BindingKind::NoneFallback
+                    } else {
+                        BindingKind::Local
+                    };
+                    self.model.bind_targets(current, target, binding);
+                }
+            }
+            Stmt::AnnAssign(assign) => {
+                let is_none = assign.value.as_ref().is_some_and(|v| {
+                    v.is_none_literal_expr() && !closes_paren(self.model.source, v.end())
+                });
+                let binding = if is_none {
+                    BindingKind::NoneFallback
+                } else {
+                    BindingKind::Local
+                };
+                self.model.bind_targets(current, &assign.target, binding);
+            }
+            Stmt::AugAssign(assign) => {
+                self.model
+                    .bind_targets(current, &assign.target, BindingKind::Local)
+            }
+            Stmt::For(for_stmt) => {
+                self.model
+                    .bind_targets(current, &for_stmt.target, BindingKind::Local)
+            }
+            Stmt::Global(ast::StmtGlobal { names, .. })
+            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+                for name in names {
+                    self.model.scopes[current]
+                        .not_local
+                        .insert(name.id.as_str());
+                }
+            }
+            _ => {}
+        }
+        source_order::walk_stmt(self, stmt);
+    }
+
+    fn expr(&mut self, expr: &'t Expr) {
+        let current = self.current;
+        match expr {
+            Expr::Call(call) => self.model.calls.push(Call {
+                expr: call,
+                scope: current,
+            }),
+            Expr::Named(named) => {
+                self.model
+                    .bind_targets(current, &named.target, BindingKind::Local)
+            }
+            Expr::Lambda(lambda) => {
+                let scope = self
+                    .model
+                    .push_scope(ScopeKind::Function, "<lambda>", current);
+                self.within(scope, |this| {
+                    if let Some(parameters) = &lambda.parameters {
+                        this.model.bind_parameters(scope, parameters);
+                        this.visit_parameters(parameters);
+                    }
+                    this.visit_expr(&lambda.body);
+                });
+                return;
+            }
+            _ => {}
+        }
+        source_order::walk_expr(self, expr);
+    }
+}
+
+/// Collects the attribute chains that spell one dotted path.
+struct AttributeFinder<'a> {
+    source: &'a str,
+    path: &'a [String],
+    found: Vec<Range<usize>>,
+}
+
+impl<'t> SourceOrderVisitor<'t> for AttributeFinder<'_> {
+    fn visit_stmt(&mut self, stmt: &'t Stmt) {
+        guarded(|| source_order::walk_stmt(self, stmt));
+    }
+
+    fn visit_expr(&mut self, expr: &'t Expr) {
+        if let Expr::Attribute(_) = expr
+            && dotted_parts(expr, self.source).is_some_and(|parts| {
+                parts.len() == self.path.len() && parts.iter().zip(self.path).all(|(a, b)| a == b)
+            })
+        {
+            self.found.push(span(expr));
+        }
+        guarded(|| source_order::walk_expr(self, expr));
+    }
+
+    // Patterns write dotted names, not attribute expressions.
+    fn visit_pattern(&mut self, _pattern: &'t Pattern) {}
+}
+
+/// Segments of `a.b.c` written as a name or an attribute chain, borrowed from the tree;
+/// `None` for anything else, or when a base is parenthesised (`(a).b`).
+fn dotted_parts<'t>(expr: &'t Expr, source: &str) -> Option<Vec<&'t str>> {
+    let mut segments = Vec::new();
+    let mut current = expr;
+    loop {
+        match current {
+            Expr::Name(name) => {
+                segments.push(name.id.as_str());
+                segments.reverse();
+                return Some(segments);
+            }
+            Expr::Attribute(attribute) if !closes_paren(source, attribute.value.end()) => {
+                segments.push(attribute.attr.id.as_str());
+                current = &attribute.value;
+            }
+            _ => return None,
+        }
+    }
 }

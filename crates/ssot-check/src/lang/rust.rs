@@ -65,7 +65,16 @@ pub(crate) struct RustModel<'t> {
 
 impl<'t> RustModel<'t> {
     pub(crate) fn build(root: Node<'t>, source: &'t str) -> Self {
-        let mut model = Self { source, containers: vec![Container { is_module: true, ..Container::default() }], calls: Vec::new(), uses: Vec::new(), comments: Vec::new() };
+        let mut model = Self {
+            source,
+            containers: vec![Container {
+                is_module: true,
+                ..Container::default()
+            }],
+            calls: Vec::new(),
+            uses: Vec::new(),
+            comments: Vec::new(),
+        };
         let mut stack: Vec<(usize, usize)> = vec![(0, root.id())];
         let mut names: Vec<(String, usize)> = Vec::new();
         let mut next_is_module = false;
@@ -82,9 +91,19 @@ impl<'t> RustModel<'t> {
             }
             match node.kind() {
                 "declaration_list" | "block" => {
-                    let path = names.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join("::");
-                    let is_module = std::mem::take(&mut next_is_module) && node.kind() == "declaration_list";
-                    model.containers.push(Container { parent: Some(current), path, is_module, ..Container::default() });
+                    let path = names
+                        .iter()
+                        .map(|n| n.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join("::");
+                    let is_module =
+                        std::mem::take(&mut next_is_module) && node.kind() == "declaration_list";
+                    model.containers.push(Container {
+                        parent: Some(current),
+                        path,
+                        is_module,
+                        ..Container::default()
+                    });
                     stack.push((model.containers.len() - 1, node.id()));
                 }
                 "impl_item" => {
@@ -98,27 +117,39 @@ impl<'t> RustModel<'t> {
                         model.use_tree(argument, &[], current, &mut leaves);
                         let prefix_node = match argument.kind() {
                             "scoped_identifier" | "identifier" => Some(argument),
-                            "use_as_clause" | "scoped_use_list" => argument.child_by_field_name("path"),
+                            "use_as_clause" | "scoped_use_list" => {
+                                argument.child_by_field_name("path")
+                            }
                             "use_wildcard" => argument.named_child(0),
                             _ => None,
                         };
-                        model.uses.push(RustUse { node, leaves, prefix_node });
+                        model.uses.push(RustUse {
+                            node,
+                            leaves,
+                            prefix_node,
+                        });
                     }
                 }
                 "extern_crate_declaration" => {
                     if let Some(name) = node.child_by_field_name("name") {
                         let krate = text(name, source).to_owned();
-                        let local = node.child_by_field_name("alias").map_or(krate.clone(), |a| text(a, source).to_owned());
-                        model.containers[current].bindings.insert(local, vec![krate]);
+                        let local = node
+                            .child_by_field_name("alias")
+                            .map_or(krate.clone(), |a| text(a, source).to_owned());
+                        model.containers[current]
+                            .bindings
+                            .insert(local, vec![krate]);
                     }
                 }
-                "struct_item" | "enum_item" | "union_item" | "type_item" | "trait_item" | "function_item" | "mod_item" | "const_item" | "static_item" => {
+                "struct_item" | "enum_item" | "union_item" | "type_item" | "trait_item"
+                | "function_item" | "mod_item" | "const_item" | "static_item" => {
                     if let Some(name) = node.child_by_field_name("name") {
                         let name = text(name, source).to_owned();
                         if matches!(node.kind(), "function_item" | "mod_item" | "trait_item") {
                             names.push((name.clone(), node.id()));
                         }
-                        next_is_module = node.kind() == "mod_item" && node.child_by_field_name("body").is_some();
+                        next_is_module =
+                            node.kind() == "mod_item" && node.child_by_field_name("body").is_some();
                         model.containers[current].items.insert(name);
                     }
                 }
@@ -128,12 +159,27 @@ impl<'t> RustModel<'t> {
                         callee = generic.child_by_field_name("function");
                     }
                     if let Some(path) = callee.and_then(|c| path_segments(c, source)) {
-                        model.calls.push(RustCall { start: node, end: node, path, struct_literal: false, container: current });
+                        model.calls.push(RustCall {
+                            start: node,
+                            end: node,
+                            path,
+                            struct_literal: false,
+                            container: current,
+                        });
                     }
                 }
                 "struct_expression" => {
-                    if let Some(path) = node.child_by_field_name("name").and_then(|n| path_segments(n, source)) {
-                        model.calls.push(RustCall { start: node, end: node, path, struct_literal: true, container: current });
+                    if let Some(path) = node
+                        .child_by_field_name("name")
+                        .and_then(|n| path_segments(n, source))
+                    {
+                        model.calls.push(RustCall {
+                            start: node,
+                            end: node,
+                            path,
+                            struct_literal: true,
+                            container: current,
+                        });
                     }
                 }
                 "token_tree" => model.macro_calls(node, current),
@@ -144,28 +190,48 @@ impl<'t> RustModel<'t> {
         model
     }
 
-    fn use_tree(&mut self, node: Node<'t>, prefix: &[String], container: usize, leaves: &mut Vec<Vec<String>>) {
+    fn use_tree(
+        &mut self,
+        node: Node<'t>,
+        prefix: &[String],
+        container: usize,
+        leaves: &mut Vec<Vec<String>>,
+    ) {
         let source = self.source;
-        let joined = |tail: Vec<String>| -> Vec<String> { prefix.iter().cloned().chain(tail).collect() };
+        let joined =
+            |tail: Vec<String>| -> Vec<String> { prefix.iter().cloned().chain(tail).collect() };
         match node.kind() {
             "identifier" | "scoped_identifier" | "crate" | "super" => {
-                let Some(path) = path_segments(node, source).map(joined) else { return };
+                let Some(path) = path_segments(node, source).map(joined) else {
+                    return;
+                };
                 let local = path.last().cloned().unwrap_or_default();
-                self.containers[container].bindings.insert(local, path.clone());
+                self.containers[container]
+                    .bindings
+                    .insert(local, path.clone());
                 leaves.push(path);
             }
             "self" => {
                 if let Some(last) = prefix.last() {
-                    self.containers[container].bindings.insert(last.clone(), prefix.to_vec());
+                    self.containers[container]
+                        .bindings
+                        .insert(last.clone(), prefix.to_vec());
                     leaves.push(prefix.to_vec());
                 }
             }
             "use_as_clause" => {
-                let path = node.child_by_field_name("path").and_then(|p| path_segments(p, source)).map(joined);
-                let alias = node.child_by_field_name("alias").map(|a| text(a, source).to_owned());
+                let path = node
+                    .child_by_field_name("path")
+                    .and_then(|p| path_segments(p, source))
+                    .map(joined);
+                let alias = node
+                    .child_by_field_name("alias")
+                    .map(|a| text(a, source).to_owned());
                 if let (Some(path), Some(alias)) = (path, alias) {
                     if alias != "_" {
-                        self.containers[container].bindings.insert(alias, path.clone());
+                        self.containers[container]
+                            .bindings
+                            .insert(alias, path.clone());
                     }
                     leaves.push(path);
                 }
@@ -207,7 +273,12 @@ impl<'t> RustModel<'t> {
         let mut i = 0;
         while i < count {
             let Some(first) = tree.child(i) else { break };
-            if !matches!(first.kind(), "identifier" | "crate" | "self" | "super") || (i > 0 && tree.child(i - 1).is_some_and(|p| p.kind() == "::" || p.kind() == ".")) {
+            if !matches!(first.kind(), "identifier" | "crate" | "self" | "super")
+                || (i > 0
+                    && tree
+                        .child(i - 1)
+                        .is_some_and(|p| p.kind() == "::" || p.kind() == "."))
+            {
                 i += 1;
                 continue;
             }
@@ -220,9 +291,17 @@ impl<'t> RustModel<'t> {
                 path.push(text(tree.child(j + 1).expect("checked"), source).to_owned());
                 j += 2;
             }
-            let args = tree.child(j).filter(|n| n.kind() == "token_tree" && text(*n, source).starts_with('('));
+            let args = tree
+                .child(j)
+                .filter(|n| n.kind() == "token_tree" && text(*n, source).starts_with('('));
             if let (Some(args), true) = (args, path.len() > 1) {
-                self.calls.push(RustCall { start: first, end: args, path, struct_literal: false, container });
+                self.calls.push(RustCall {
+                    start: first,
+                    end: args,
+                    path,
+                    struct_literal: false,
+                    container,
+                });
             }
             i = j.max(i + 1);
         }
@@ -253,10 +332,17 @@ impl<'t> RustModel<'t> {
             }
             globs.extend(container.globs.iter());
             // A module sees nothing from outside, except through `use super::*`.
-            let sees_parent = !container.is_module || container.globs.iter().any(|g| g.len() == 1 && g[0] == "super");
+            let sees_parent = !container.is_module
+                || container
+                    .globs
+                    .iter()
+                    .any(|g| g.len() == 1 && g[0] == "super");
             current = if sees_parent { container.parent } else { None };
         }
-        let mut candidates: Vec<Vec<String>> = globs.into_iter().map(|g| g.iter().chain(&call.path).cloned().collect()).collect();
+        let mut candidates: Vec<Vec<String>> = globs
+            .into_iter()
+            .map(|g| g.iter().chain(&call.path).cloned().collect())
+            .collect();
         if !rest.is_empty() {
             candidates.push(call.path.clone());
         }
@@ -268,7 +354,9 @@ impl<'t> RustModel<'t> {
 /// or qualified types in the middle.
 pub(crate) fn path_segments(node: Node<'_>, source: &str) -> Option<Vec<String>> {
     match node.kind() {
-        "identifier" | "type_identifier" | "crate" | "self" | "super" => Some(vec![text(node, source).to_owned()]),
+        "identifier" | "type_identifier" | "crate" | "self" | "super" => {
+            Some(vec![text(node, source).to_owned()])
+        }
         "scoped_identifier" | "scoped_type_identifier" => {
             let mut segments = match node.child_by_field_name("path") {
                 Some(path) => path_segments(path, source)?,

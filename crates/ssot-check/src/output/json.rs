@@ -22,14 +22,30 @@ pub(crate) fn violation(v: &Violation, path: String) -> Value {
 }
 
 pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let violations: Vec<Value> = report.shown.iter().map(|v| violation(v, report.display(&v.path))).collect();
-    let by_priority: serde_json::Map<String, Value> = report.by_priority().into_iter().map(|(p, n)| (p.as_str().to_owned(), json!(n))).collect();
-    let by_rule: serde_json::Map<String, Value> = report.by_rule().into_iter().map(|(r, n)| (r.code().to_owned(), json!(n))).collect();
+    let violations: Vec<Value> = report
+        .shown
+        .iter()
+        .map(|v| violation(v, report.display(&v.path)))
+        .collect();
+    let by_priority: serde_json::Map<String, Value> = report
+        .by_priority()
+        .into_iter()
+        .map(|(p, n)| (p.as_str().to_owned(), json!(n)))
+        .collect();
+    let by_rule: serde_json::Map<String, Value> = report
+        .by_rule()
+        .into_iter()
+        .map(|(r, n)| (r.code().to_owned(), json!(n)))
+        .collect();
     let skipped: Vec<Value> = report
         .result
         .files
         .iter()
-        .filter_map(|f| f.skipped.as_ref().map(|reason| json!({"path": report.display(&f.path), "reason": reason})))
+        .filter_map(|f| {
+            f.skipped
+                .as_ref()
+                .map(|reason| json!({"path": report.display(&f.path), "reason": reason}))
+        })
         .collect();
     let mut document = json!({
         "violations": violations,

@@ -79,15 +79,31 @@ impl Report<'_> {
     }
 
     pub(crate) fn fixable(&self, applicability: Applicability) -> usize {
-        self.shown.iter().filter(|v| v.fix.as_ref().is_some_and(|f| f.applicability == applicability)).count()
+        self.shown
+            .iter()
+            .filter(|v| {
+                v.fix
+                    .as_ref()
+                    .is_some_and(|f| f.applicability == applicability)
+            })
+            .count()
     }
 
     /// `43 violations across 30 files — critical 9, normal 12, low 22`
     pub(crate) fn summary_line(&self) -> String {
         let n = self.shown.len();
         let files = self.files_with_violations();
-        let levels: Vec<String> = self.by_priority().iter().map(|(p, c)| format!("{} {c}", p.as_str())).collect();
-        format!("{n} {} across {files} {} — {}", plural(n, "violation", "violations"), plural(files, "file", "files"), levels.join(", "))
+        let levels: Vec<String> = self
+            .by_priority()
+            .iter()
+            .map(|(p, c)| format!("{} {c}", p.as_str()))
+            .collect();
+        format!(
+            "{n} {} across {files} {} — {}",
+            plural(n, "violation", "violations"),
+            plural(files, "file", "files"),
+            levels.join(", ")
+        )
     }
 }
 

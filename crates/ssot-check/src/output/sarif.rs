@@ -8,14 +8,18 @@ use crate::check::Violation;
 use crate::output::Report;
 use crate::rules::Rule;
 
-const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 fn artifact(path: &str) -> Value {
     json!({ "uri": path, "uriBaseId": "%SRCROOT%" })
 }
 
 fn result(v: &Violation) -> Value {
-    let rule_index = Rule::ALL.iter().position(|r| *r == v.rule).expect("registered");
+    let rule_index = Rule::ALL
+        .iter()
+        .position(|r| *r == v.rule)
+        .expect("registered");
     let mut result = json!({
         "ruleId": v.rule.code(),
         "ruleIndex": rule_index,

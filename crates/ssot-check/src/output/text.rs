@@ -10,14 +10,33 @@ pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
         write_statistics(report, out)?;
     } else {
         for v in &report.shown {
-            let marker = if v.fix.as_ref().is_some_and(|f| f.applicability == Applicability::Safe) { "[*] " } else { "" };
-            writeln!(out, "{}:{}:{}: {} {marker}{}", report.display(&v.path), v.start.line, v.start.column, v.rule.code(), v.message)?;
+            let marker = if v
+                .fix
+                .as_ref()
+                .is_some_and(|f| f.applicability == Applicability::Safe)
+            {
+                "[*] "
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "{}:{}:{}: {} {marker}{}",
+                report.display(&v.path),
+                v.start.line,
+                v.start.column,
+                v.rule.code(),
+                v.message
+            )?;
         }
     }
     if !report.shown.is_empty() {
         writeln!(out, "{}", report.summary_line())?;
     }
-    let (safe, unsafe_) = (report.fixable(Applicability::Safe), report.fixable(Applicability::Unsafe));
+    let (safe, unsafe_) = (
+        report.fixable(Applicability::Safe),
+        report.fixable(Applicability::Unsafe),
+    );
     if safe > 0 {
         writeln!(out, "[*] {safe} fixable with --fix")?;
     }
@@ -25,28 +44,59 @@ pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
         writeln!(out, "{unsafe_} more fixable with --fix --unsafe-fixes")?;
     }
     if report.fixes_applied > 0 {
-        writeln!(out, "Fixed {} {}", report.fixes_applied, plural(report.fixes_applied, "violation", "violations"))?;
+        writeln!(
+            out,
+            "Fixed {} {}",
+            report.fixes_applied,
+            plural(report.fixes_applied, "violation", "violations")
+        )?;
     }
     if let Some(baseline) = &report.baseline {
         if baseline.baselined > 0 {
-            writeln!(out, "{} baselined {} in {} not shown", baseline.baselined, plural(baseline.baselined, "violation", "violations"), baseline.file)?;
+            writeln!(
+                out,
+                "{} baselined {} in {} not shown",
+                baseline.baselined,
+                plural(baseline.baselined, "violation", "violations"),
+                baseline.file
+            )?;
         }
         if !baseline.fixed.is_empty() {
             let n = baseline.fixed.len();
             writeln!(out, "{n} baseline {} fixed:", plural(n, "entry", "entries"))?;
             for entry in baseline.fixed {
-                writeln!(out, "  {} {} {}", report.display(&entry.path), entry.code, entry.message)?;
+                writeln!(
+                    out,
+                    "  {} {} {}",
+                    report.display(&entry.path),
+                    entry.code,
+                    entry.message
+                )?;
             }
             if baseline.pruned {
-                writeln!(out, "Pruned {n} {} from {}", plural(n, "entry", "entries"), baseline.file)?;
+                writeln!(
+                    out,
+                    "Pruned {n} {} from {}",
+                    plural(n, "entry", "entries"),
+                    baseline.file
+                )?;
             } else {
                 writeln!(out, "Run with --prune-baseline to shrink {}", baseline.file)?;
             }
         }
     }
     if report.shown.is_empty() {
-        let checked = report.result.files.iter().filter(|f| f.skipped.is_none()).count();
-        writeln!(out, "All checks passed ({checked} {} checked)", plural(checked, "file", "files"))?;
+        let checked = report
+            .result
+            .files
+            .iter()
+            .filter(|f| f.skipped.is_none())
+            .count();
+        writeln!(
+            out,
+            "All checks passed ({checked} {} checked)",
+            plural(checked, "file", "files")
+        )?;
     }
     Ok(())
 }
@@ -64,9 +114,16 @@ fn write_statistics(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
             _ => files.push((&v.path, v.priority, 1)),
         }
     }
-    files.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), a.0).cmp(&(b.1, std::cmp::Reverse(b.2), b.0)));
+    files.sort_by(|a, b| {
+        (a.1, std::cmp::Reverse(a.2), a.0).cmp(&(b.1, std::cmp::Reverse(b.2), b.0))
+    });
     for (path, priority, count) in files {
-        writeln!(out, "  {count:>5}  {:<8}  {}", priority.as_str(), report.display(path))?;
+        writeln!(
+            out,
+            "  {count:>5}  {:<8}  {}",
+            priority.as_str(),
+            report.display(path)
+        )?;
     }
     Ok(())
 }

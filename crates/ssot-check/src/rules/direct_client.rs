@@ -32,9 +32,9 @@
 //! the construction is replaced by the accessor and the import added. The shared client
 //! may be configured differently (database, decoding, timeouts) from the one built here.
 
+use crate::lang::compact;
 use crate::lang::python::PythonModel;
 use crate::lang::rust::RustModel;
-use crate::lang::{compact_text, text};
 use crate::names::NamePattern;
 use crate::rules::{Context, Finding, Rule, python_accessor_fix, rust_accessor_fix, show};
 
@@ -104,9 +104,15 @@ pub(crate) struct BannedNames {
 impl BannedNames {
     pub(crate) fn new(extra: &[NamePattern]) -> Self {
         let parse = |list: &[&str]| -> Vec<NamePattern> {
-            list.iter().map(|n| NamePattern::parse(n).expect("default names are valid")).chain(extra.iter().cloned()).collect()
+            list.iter()
+                .map(|n| NamePattern::parse(n).expect("default names are valid"))
+                .chain(extra.iter().cloned())
+                .collect()
         };
-        Self { python: parse(PYTHON_DEFAULTS), rust: parse(RUST_DEFAULTS) }
+        Self {
+            python: parse(PYTHON_DEFAULTS),
+            rust: parse(RUST_DEFAULTS),
+        }
     }
 
     /// The package roots of the Python names.
@@ -138,17 +144,23 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
         return;
     }
     for call in &model.calls {
-        let Some(name) = model.candidates(call).into_iter().find(|c| ctx.banned.python.iter().any(|p| p.matches(c))) else { continue };
-        let callee = call.node.child_by_field_name("function").expect("resolved calls have a callee");
-        let written = text(callee, ctx.source);
+        let Some(name) = model
+            .candidates(call)
+            .into_iter()
+            .find(|c| ctx.banned.python.iter().any(|p| p.matches(c)))
+        else {
+            continue;
+        };
+        let written = &ctx.source[call.callee()];
+        let range = call.range();
         out.push(Finding {
             rule: Rule::DirectClient,
-            start: call.node.start_byte(),
-            end: call.node.end_byte(),
+            start: range.start,
+            end: range.end,
             message: message(written, &show(&name, false)),
-            key: compact_text(callee, ctx.source),
+            key: compact(written),
             scope: model.scope_path(call),
-            fix: python_accessor_fix(model, ctx, call.node.start_byte(), call.node.end_byte()),
+            fix: python_accessor_fix(model, ctx, range.start, range.end),
         });
     }
 }
@@ -158,7 +170,13 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
         return;
     }
     for call in &model.calls {
-        let Some(name) = model.candidates(call).into_iter().find(|c| ctx.banned.rust.iter().any(|p| p.matches(c))) else { continue };
+        let Some(name) = model
+            .candidates(call)
+            .into_iter()
+            .find(|c| ctx.banned.rust.iter().any(|p| p.matches(c)))
+        else {
+            continue;
+        };
         let written = call.path.join("::");
         let (start, end) = (call.start.start_byte(), call.end.end_byte());
         out.push(Finding {

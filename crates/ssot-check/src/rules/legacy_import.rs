@@ -26,9 +26,9 @@
 //! legacy and other names are reported without a fix.
 
 use crate::fix::{Applicability, Edit, Fix};
-use crate::lang::python::{BindingKind, Import, PythonModel, dotted_segments};
+use crate::lang::python::{BindingKind, PythonModel};
 use crate::lang::rust::{RustModel, path_segments};
-use crate::lang::{compact_text, walk};
+use crate::lang::{compact, compact_text};
 use crate::rules::{Context, Finding, Rule, show};
 
 fn legacy_of<'s>(ctx: &'s Context<'_>, path: &[String]) -> Option<(&'s [String], &'s [String])> {
@@ -40,11 +40,19 @@ fn legacy_of<'s>(ctx: &'s Context<'_>, path: &[String]) -> Option<(&'s [String],
 }
 
 fn message(legacy: &[String], canonical: &[String], rust: bool) -> String {
-    format!("Import of legacy Redis module `{}`; use `{}`", show(legacy, rust), show(canonical, rust))
+    format!(
+        "Import of legacy Redis module `{}`; use `{}`",
+        show(legacy, rust),
+        show(canonical, rust)
+    )
 }
 
 fn safe(edits: Vec<Edit>, canonical: &[String], rust: bool) -> Option<Fix> {
-    Some(Fix { applicability: Applicability::Safe, message: format!("Import from `{}`", show(canonical, rust)), edits })
+    Some(Fix {
+        applicability: Applicability::Safe,
+        message: format!("Import from `{}`", show(canonical, rust)),
+        edits,
+    })
 }
 
 pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -52,49 +60,107 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
         return;
     }
     for import in &model.imports {
-        let report = |out: &mut Vec<Finding>, legacy: &[String], canonical: &[String], fix: Option<Fix>| {
-            out.push(Finding {
-                rule: Rule::LegacyImport,
-                start: import.node.start_byte(),
-                end: import.node.end_byte(),
-                message: message(legacy, canonical, false),
-                key: compact_text(import.node, ctx.source),
-                scope: String::new(),
-                fix,
-            });
-        };
-        match (&import.from_module, import.module_node) {
-            (Some(module), Some(module_node)) => {
+        let report =
+            |out: &mut Vec<Finding>, legacy: &[String], canonical: &[String], fix: Option<Fix>| {
+                out.push(Finding {
+                    rule: Rule::LegacyImport,
+                    start: import.range.start,
+                    end: import.range.end,
+                    message: message(legacy, canonical, false),
+                    key: compact(&ctx.source[import.range.clone()]),
+                    scope: String::new(),
+                    fix,
+                });
+            };
+        match &import.from_module {
+            Some(module) => {
                 if let Some((legacy, canonical)) = legacy_of(ctx, module) {
                     // `from legacy[.sub] import names`: only the module changes.
-                    let target: Vec<String> = canonical.iter().chain(&module[legacy.len()..]).cloned().collect();
-                    let fix = (!import.relative).then(|| vec![Edit { start: module_node.start_byte(), end: module_node.end_byte(), content: target.join(".") }]);
-                    report(out, legacy, canonical, fix.and_then(|e| safe(e, canonical, false)));
-                } else if let Some((legacy, canonical, item)) = import.items.iter().find_map(|i| legacy_of(ctx, &i.path).map(|(l, c)| (l, c, i))) {
-                    // `from parent import legacy [as x]`: rewrite when it is the only name.
-                    let fix = (import.items.len() == 1 && item.path.len() == legacy.len()).then(|| {
-                        let local = item.alias.clone().unwrap_or_else(|| legacy.last().cloned().unwrap_or_default());
-                        let (last, parent) = canonical.split_last().expect("module paths are never empty");
-                        let alias = if *last == local { String::new() } else { format!(" as {local}") };
-                        let content = if parent.is_empty() { format!("import {last}{alias}") } else { format!("from {} import {last}{alias}", parent.join(".")) };
-                        vec![Edit { start: import.node.start_byte(), end: import.node.end_byte(), content }]
+                    let target: Vec<String> = canonical
+                        .iter()
+                        .chain(&module[legacy.len()..])
+                        .cloned()
+                        .collect();
+                    let fix = import.module_range.as_ref().map(|written| {
+                        vec![Edit {
+                            start: written.start,
+                            end: written.end,
+                            content: target.join("."),
+                        }]
                     });
-                    report(out, legacy, canonical, fix.and_then(|e| safe(e, canonical, false)));
+                    report(
+                        out,
+                        legacy,
+                        canonical,
+                        fix.and_then(|e| safe(e, canonical, false)),
+                    );
+                } else if let Some((legacy, canonical, item)) = import
+                    .items
+                    .iter()
+                    .find_map(|i| legacy_of(ctx, &i.path).map(|(l, c)| (l, c, i)))
+                {
+                    // `from parent import legacy [as x]`: rewrite when it is the only name.
+                    let fix =
+                        (import.items.len() == 1 && item.path.len() == legacy.len()).then(|| {
+                            let local = item
+                                .alias
+                                .clone()
+                                .unwrap_or_else(|| legacy.last().cloned().unwrap_or_default());
+                            let (last, parent) = canonical
+                                .split_last()
+                                .expect("module paths are never empty");
+                            let alias = if *last == local {
+                                String::new()
+                            } else {
+                                format!(" as {local}")
+                            };
+                            let content = if parent.is_empty() {
+                                format!("import {last}{alias}")
+                            } else {
+                                format!("from {} import {last}{alias}", parent.join("."))
+                            };
+                            vec![Edit {
+                                start: import.range.start,
+                                end: import.range.end,
+                                content,
+                            }]
+                        });
+                    report(
+                        out,
+                        legacy,
+                        canonical,
+                        fix.and_then(|e| safe(e, canonical, false)),
+                    );
                 }
             }
-            _ => {
+            None => {
                 for item in &import.items {
-                    let Some((legacy, canonical)) = legacy_of(ctx, &item.path) else { continue };
-                    let target: Vec<String> = canonical.iter().chain(&item.path[legacy.len()..]).cloned().collect();
-                    let mut edits = vec![Edit { start: item.name_node.start_byte(), end: item.name_node.end_byte(), content: target.join(".") }];
+                    let Some((legacy, canonical)) = legacy_of(ctx, &item.path) else {
+                        continue;
+                    };
+                    let target: Vec<String> = canonical
+                        .iter()
+                        .chain(&item.path[legacy.len()..])
+                        .cloned()
+                        .collect();
+                    let mut edits = vec![Edit {
+                        start: item.name_range.start,
+                        end: item.name_range.end,
+                        content: target.join("."),
+                    }];
                     let fix = match item.alias {
                         Some(_) => Some(edits),
-                        None => reference_edits(model, import, legacy, canonical, ctx.source).map(|refs| {
+                        None => reference_edits(model, legacy, canonical).map(|refs| {
                             edits.extend(refs);
                             edits
                         }),
                     };
-                    report(out, legacy, canonical, fix.and_then(|e| safe(e, canonical, false)));
+                    report(
+                        out,
+                        legacy,
+                        canonical,
+                        fix.and_then(|e| safe(e, canonical, false)),
+                    );
                 }
             }
         }
@@ -103,17 +169,28 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
 
 /// For `import a.legacy` (which binds `a`), the `a.legacy` prefixes of the references
 /// rewritten to the canonical module. `None` when that cannot be done safely.
-fn reference_edits(model: &PythonModel<'_>, import: &Import<'_>, legacy: &[String], canonical: &[String], source: &str) -> Option<Vec<Edit>> {
-    if legacy.len() < 2 || (canonical[0] != legacy[0] && model.module_binding(&canonical[0]).is_some_and(|b| b != BindingKind::Import(vec![canonical[0].clone()]))) {
+fn reference_edits(
+    model: &PythonModel<'_>,
+    legacy: &[String],
+    canonical: &[String],
+) -> Option<Vec<Edit>> {
+    if legacy.len() < 2
+        || (canonical[0] != legacy[0]
+            && model
+                .module_binding(&canonical[0])
+                .is_some_and(|b| b != BindingKind::Import(vec![canonical[0].clone()])))
+    {
         return None;
     }
-    let mut edits = Vec::new();
-    walk(model.root(), |node, enter| {
-        let inside_import = node.start_byte() >= import.node.start_byte() && node.end_byte() <= import.node.end_byte();
-        if enter && node.kind() == "attribute" && !inside_import && dotted_segments(node, source).is_some_and(|s| s == legacy) {
-            edits.push(Edit { start: node.start_byte(), end: node.end_byte(), content: canonical.join(".") });
-        }
-    });
+    let edits = model
+        .attribute_references(legacy)
+        .into_iter()
+        .map(|range| Edit {
+            start: range.start,
+            end: range.end,
+            content: canonical.join("."),
+        })
+        .collect();
     Some(edits)
 }
 
@@ -122,7 +199,11 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
         return;
     }
     for use_decl in &model.uses {
-        let Some((legacy, canonical)) = use_decl.leaves.iter().find_map(|leaf| legacy_of(ctx, leaf)) else { continue };
+        let Some((legacy, canonical)) =
+            use_decl.leaves.iter().find_map(|leaf| legacy_of(ctx, leaf))
+        else {
+            continue;
+        };
         // Replace the legacy prefix where it is written as one path at the start of the tree.
         let mut node = use_decl.prefix_node;
         while let Some(n) = node {
@@ -132,7 +213,13 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
                 _ => node = None,
             }
         }
-        let fix = node.map(|n| vec![Edit { start: n.start_byte(), end: n.end_byte(), content: canonical.join("::") }]);
+        let fix = node.map(|n| {
+            vec![Edit {
+                start: n.start_byte(),
+                end: n.end_byte(),
+                content: canonical.join("::"),
+            }]
+        });
         out.push(Finding {
             rule: Rule::LegacyImport,
             start: use_decl.node.start_byte(),

@@ -27,14 +27,16 @@
 //! Unsafe (`--unsafe-fixes` with `accessor` / `rust-accessor` set): the construction is
 //! replaced by the shared instance, which ignores the arguments given here.
 
+use crate::lang::compact;
 use crate::lang::python::PythonModel;
 use crate::lang::rust::RustModel;
-use crate::lang::{compact_text, text};
 use crate::rules::{Context, Finding, Rule, python_accessor_fix, rust_accessor_fix};
 
 /// Whether `candidate` names the manager class itself (not a method of it).
 fn is_manager(ctx: &Context<'_>, class: &[String]) -> bool {
-    let Some(manager) = &ctx.settings.manager_class else { return false };
+    let Some(manager) = &ctx.settings.manager_class else {
+        return false;
+    };
     match &manager.pattern {
         Some(pattern) => pattern.matches(class),
         None => class.last() == Some(&manager.name),
@@ -42,16 +44,34 @@ fn is_manager(ctx: &Context<'_>, class: &[String]) -> bool {
 }
 
 fn is_rust_constructor(name: &str) -> bool {
-    matches!(name, "new" | "default" | "builder" | "connect" | "open" | "create")
-        || ["new_", "from_", "with_", "connect_"].iter().any(|p| name.starts_with(p))
+    matches!(
+        name,
+        "new" | "default" | "builder" | "connect" | "open" | "create"
+    ) || ["new_", "from_", "with_", "connect_"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 fn message(ctx: &Context<'_>, written: &str, rust: bool) -> String {
-    let name = ctx.settings.manager_class.as_ref().map_or("", |m| m.name.as_str());
-    let accessor = if rust { ctx.settings.rust_accessor.clone() } else { ctx.settings.accessor.as_ref().map(|a| a.spec()) };
+    let name = ctx
+        .settings
+        .manager_class
+        .as_ref()
+        .map_or("", |m| m.name.as_str());
+    let accessor = if rust {
+        ctx.settings.rust_accessor.clone()
+    } else {
+        ctx.settings.accessor.as_ref().map(|a| a.spec())
+    };
     let with = accessor.map_or(String::new(), |a| format!(" (`{a}`)"));
-    let written = if written == name { String::new() } else { format!(" as `{written}`") };
-    format!("`{name}` instantiated outside the canonical module{written}; use the shared instance{with}")
+    let written = if written == name {
+        String::new()
+    } else {
+        format!(" as `{written}`")
+    };
+    format!(
+        "`{name}` instantiated outside the canonical module{written}; use the shared instance{with}"
+    )
 }
 
 pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -60,21 +80,24 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
     }
     for call in &model.calls {
         let found = model.candidates(call).into_iter().any(|c| {
-            let method = c.last().is_some_and(|m| m.starts_with("from_") || m == "create");
+            let method = c
+                .last()
+                .is_some_and(|m| m.starts_with("from_") || m == "create");
             is_manager(ctx, &c) || (method && is_manager(ctx, &c[..c.len() - 1]))
         });
         if !found {
             continue;
         }
-        let callee = call.node.child_by_field_name("function").expect("resolved calls have a callee");
+        let written = &ctx.source[call.callee()];
+        let range = call.range();
         out.push(Finding {
             rule: Rule::ManagerInstance,
-            start: call.node.start_byte(),
-            end: call.node.end_byte(),
-            message: message(ctx, text(callee, ctx.source), false),
-            key: compact_text(callee, ctx.source),
+            start: range.start,
+            end: range.end,
+            message: message(ctx, written, false),
+            key: compact(written),
             scope: model.scope_path(call),
-            fix: python_accessor_fix(model, ctx, call.node.start_byte(), call.node.end_byte()),
+            fix: python_accessor_fix(model, ctx, range.start, range.end),
         });
     }
 }
@@ -88,7 +111,9 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
             if call.struct_literal {
                 is_manager(ctx, &c)
             } else {
-                c.len() >= 2 && is_rust_constructor(&c[c.len() - 1]) && is_manager(ctx, &c[..c.len() - 1])
+                c.len() >= 2
+                    && is_rust_constructor(&c[c.len() - 1])
+                    && is_manager(ctx, &c[..c.len() - 1])
             }
         });
         if !found {

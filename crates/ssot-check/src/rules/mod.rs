@@ -7,8 +7,6 @@ pub(crate) mod direct_client;
 pub(crate) mod legacy_import;
 pub(crate) mod manager_instance;
 
-use tree_sitter::Node;
-
 use crate::config::Settings;
 use crate::fix::{Applicability, Edit, Fix};
 use crate::lang::python::{BindingKind, PythonModel};
@@ -51,10 +49,17 @@ const TABLE: [(Rule, &str, &str, &str, &str); 3] = [
 
 impl Rule {
     /// Every rule, in code order.
-    pub const ALL: [Rule; 3] = [Rule::DirectClient, Rule::LegacyImport, Rule::ManagerInstance];
+    pub const ALL: [Rule; 3] = [
+        Rule::DirectClient,
+        Rule::LegacyImport,
+        Rule::ManagerInstance,
+    ];
 
     fn entry(self) -> &'static (Rule, &'static str, &'static str, &'static str, &'static str) {
-        TABLE.iter().find(|e| e.0 == self).expect("every rule is registered")
+        TABLE
+            .iter()
+            .find(|e| e.0 == self)
+            .expect("every rule is registered")
     }
 
     /// The code (`SSOT001`).
@@ -108,39 +113,74 @@ pub(crate) struct Context<'a> {
 
 /// Python unsafe fix: the construction `start..end` becomes the configured accessor, and
 /// the accessor is imported unless the module already imports it.
-pub(crate) fn python_accessor_fix(model: &PythonModel<'_>, ctx: &Context<'_>, start: usize, end: usize) -> Option<Fix> {
+pub(crate) fn python_accessor_fix(
+    model: &PythonModel<'_>,
+    ctx: &Context<'_>,
+    start: usize,
+    end: usize,
+) -> Option<Fix> {
     let accessor = ctx.settings.accessor.as_ref()?;
-    let mut edits = vec![Edit { start, end, content: accessor.expression.clone() }];
-    let wanted: Vec<String> = accessor.module.split('.').map(str::to_owned).chain([accessor.name.clone()]).collect();
+    let mut edits = vec![Edit {
+        start,
+        end,
+        content: accessor.expression.clone(),
+    }];
+    let wanted: Vec<String> = accessor
+        .module
+        .split('.')
+        .map(str::to_owned)
+        .chain([accessor.name.clone()])
+        .collect();
     match model.module_binding(&accessor.name) {
         Some(BindingKind::Import(target)) if target == wanted => {}
         Some(_) => return None,
-        None => edits.push(python_import_edit(model.root(), ctx.source, &format!("from {} import {}", accessor.module, accessor.name))),
+        None => edits.push(python_import_edit(
+            model.import_anchor(),
+            ctx.source,
+            &format!("from {} import {}", accessor.module, accessor.name),
+        )),
     }
-    Some(Fix { applicability: Applicability::Unsafe, message: format!("Use `{}`", accessor.spec()), edits })
+    Some(Fix {
+        applicability: Applicability::Unsafe,
+        message: format!("Use `{}`", accessor.spec()),
+        edits,
+    })
 }
 
 /// Rust unsafe fix: the construction becomes the configured Rust accessor expression.
 pub(crate) fn rust_accessor_fix(ctx: &Context<'_>, start: usize, end: usize) -> Option<Fix> {
     let accessor = ctx.settings.rust_accessor.as_ref()?;
-    Some(Fix { applicability: Applicability::Unsafe, message: format!("Use `{accessor}`"), edits: vec![Edit { start, end, content: accessor.clone() }] })
+    Some(Fix {
+        applicability: Applicability::Unsafe,
+        message: format!("Use `{accessor}`"),
+        edits: vec![Edit {
+            start,
+            end,
+            content: accessor.clone(),
+        }],
+    })
 }
 
-/// Inserts `line` after the last top-level import (or the docstring, or at the top).
-fn python_import_edit(module: Node<'_>, source: &str, line: &str) -> Edit {
-    let mut anchor = None;
-    for i in 0..module.named_child_count() {
-        let Some(child) = module.named_child(i) else { continue };
-        let is_docstring = i == 0 && child.kind() == "expression_statement" && child.named_child(0).is_some_and(|c| c.kind() == "string");
-        if is_docstring || matches!(child.kind(), "import_statement" | "import_from_statement" | "future_import_statement") {
-            anchor = Some(child.end_byte());
-        }
-    }
+/// Inserts `line` on the line after `anchor` (the end of the last top-level import or
+/// the docstring), or at the top.
+fn python_import_edit(anchor: Option<usize>, source: &str, line: &str) -> Edit {
     match anchor {
-        None => Edit { start: 0, end: 0, content: format!("{line}\n") },
+        None => Edit {
+            start: 0,
+            end: 0,
+            content: format!("{line}\n"),
+        },
         Some(end) => match source[end..].find('\n') {
-            Some(newline) => Edit { start: end + newline + 1, end: end + newline + 1, content: format!("{line}\n") },
-            None => Edit { start: source.len(), end: source.len(), content: format!("\n{line}") },
+            Some(newline) => Edit {
+                start: end + newline + 1,
+                end: end + newline + 1,
+                content: format!("{line}\n"),
+            },
+            None => Edit {
+                start: source.len(),
+                end: source.len(),
+                content: format!("\n{line}"),
+            },
         },
     }
 }

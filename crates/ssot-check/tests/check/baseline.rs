@@ -17,44 +17,130 @@ fn round_trip() {
 
     let clean = run(root, &["--baseline", "ssot-baseline.json"]);
     assert_eq!(clean.status, ExitStatus::Clean, "{}", clean.stdout);
-    assert!(clean.stdout.contains("27 baselined violations in ssot-baseline.json not shown"), "{}", clean.stdout);
+    assert!(
+        clean
+            .stdout
+            .contains("27 baselined violations in ssot-baseline.json not shown"),
+        "{}",
+        clean.stdout
+    );
 
     // A new violation fails, and is the only one named.
-    edit(&root.join("app/services/cache.py"), "def shared():", "def fresh():\n    import redis\n    return redis.Redis()\n\n\ndef shared():");
+    edit(
+        &root.join("app/services/cache.py"),
+        "def shared():",
+        "def fresh():\n    import redis\n    return redis.Redis()\n\n\ndef shared():",
+    );
     let new = run(root, &["--baseline", "ssot-baseline.json"]);
     assert_eq!(new.status, ExitStatus::Violations);
-    let listed: Vec<&str> = new.stdout.lines().filter(|l| l.contains(": SSOT")).collect();
-    assert_eq!(listed, ["app/services/cache.py:12:12: SSOT001 Redis client built outside the canonical module: `redis.Redis`"]);
-    edit(&root.join("app/services/cache.py"), "def fresh():\n    import redis\n    return redis.Redis()\n\n\n", "");
+    let listed: Vec<&str> = new
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": SSOT"))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "app/services/cache.py:12:12: SSOT001 Redis client built outside the canonical module: `redis.Redis`"
+        ]
+    );
+    edit(
+        &root.join("app/services/cache.py"),
+        "def fresh():\n    import redis\n    return redis.Redis()\n\n\n",
+        "",
+    );
 
     // Moving code around (new lines above, functions swapped) keeps the baseline matched.
-    edit(&root.join("app/agents/planner.py"), "def cluster():", "# A comment that moves everything down.\n\n\ndef cluster():");
+    edit(
+        &root.join("app/agents/planner.py"),
+        "def cluster():",
+        "# A comment that moves everything down.\n\n\ndef cluster():",
+    );
     let planner = std::fs::read_to_string(root.join("app/agents/planner.py")).expect("read");
-    let swapped = planner.replacen("def cluster():\n    return RedisCluster(host=\"cluster\", port=7000)\n\n\n", "", 1)
-        + "\n\ndef cluster():\n    return RedisCluster(\n        host=\"cluster\",\n        port=7000,\n    )\n";
+    let swapped = planner.replacen(
+        "def cluster():\n    return RedisCluster(host=\"cluster\", port=7000)\n\n\n",
+        "",
+        1,
+    ) + "\n\ndef cluster():\n    return RedisCluster(\n        host=\"cluster\",\n        port=7000,\n    )\n";
     std::fs::write(root.join("app/agents/planner.py"), swapped).expect("write");
     let moved = run(root, &["--baseline", "ssot-baseline.json"]);
     assert_eq!(moved.status, ExitStatus::Clean, "{}", moved.stdout);
 
     // Fixing two is reported; pruning shrinks the file.
-    edit(&root.join("docs/examples/quickstart.py"), "redis.from_url(\"redis://localhost:6379/0\")", "None");
-    edit(&root.join("app/services/cache.py"), "return from_url(url)", "return redis_manager.get_redis()");
+    edit(
+        &root.join("docs/examples/quickstart.py"),
+        "redis.from_url(\"redis://localhost:6379/0\")",
+        "None",
+    );
+    edit(
+        &root.join("app/services/cache.py"),
+        "return from_url(url)",
+        "return redis_manager.get_redis()",
+    );
     let fixed = run(root, &["--baseline", "ssot-baseline.json"]);
     assert_eq!(fixed.status, ExitStatus::Clean);
-    assert!(fixed.stdout.contains("2 baseline entries fixed:"), "{}", fixed.stdout);
-    assert!(fixed.stdout.contains("  docs/examples/quickstart.py SSOT001"), "{}", fixed.stdout);
-    assert!(fixed.stdout.contains("Run with --prune-baseline to shrink ssot-baseline.json"), "{}", fixed.stdout);
-    let pruned = run(root, &["--baseline", "ssot-baseline.json", "--prune-baseline"]);
-    assert!(pruned.stdout.contains("Pruned 2 entries from ssot-baseline.json"), "{}", pruned.stdout);
-    assert_eq!(Baseline::load(&root.join("ssot-baseline.json")).expect("baseline").count, 25);
-    assert!(!run(root, &["--baseline", "ssot-baseline.json"]).stdout.contains("fixed"));
+    assert!(
+        fixed.stdout.contains("2 baseline entries fixed:"),
+        "{}",
+        fixed.stdout
+    );
+    assert!(
+        fixed
+            .stdout
+            .contains("  docs/examples/quickstart.py SSOT001"),
+        "{}",
+        fixed.stdout
+    );
+    assert!(
+        fixed
+            .stdout
+            .contains("Run with --prune-baseline to shrink ssot-baseline.json"),
+        "{}",
+        fixed.stdout
+    );
+    let pruned = run(
+        root,
+        &["--baseline", "ssot-baseline.json", "--prune-baseline"],
+    );
+    assert!(
+        pruned
+            .stdout
+            .contains("Pruned 2 entries from ssot-baseline.json"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!(
+        Baseline::load(&root.join("ssot-baseline.json"))
+            .expect("baseline")
+            .count,
+        25
+    );
+    assert!(
+        !run(root, &["--baseline", "ssot-baseline.json"])
+            .stdout
+            .contains("fixed")
+    );
 
     // The count can only go down: re-writing cannot accept a new violation.
-    edit(&root.join("docs/examples/quickstart.py"), "client = None", "client = redis.from_url(\"redis://other\")");
+    edit(
+        &root.join("docs/examples/quickstart.py"),
+        "client = None",
+        "client = redis.from_url(\"redis://other\")",
+    );
     let grow = run(root, &["--write-baseline", "ssot-baseline.json"]);
     assert_eq!(grow.status, ExitStatus::Error);
-    assert!(grow.stderr.contains("refusing to add 1 violation(s) to the baseline"), "{}", grow.stderr);
-    assert_eq!(Baseline::load(&root.join("ssot-baseline.json")).expect("baseline").count, 25);
+    assert!(
+        grow.stderr
+            .contains("refusing to add 1 violation(s) to the baseline"),
+        "{}",
+        grow.stderr
+    );
+    assert_eq!(
+        Baseline::load(&root.join("ssot-baseline.json"))
+            .expect("baseline")
+            .count,
+        25
+    );
 }
 
 #[test]
@@ -70,7 +156,11 @@ fn checking_a_subset_does_not_report_other_files_as_fixed() {
 #[test]
 fn unreadable_baseline_is_an_error() {
     let dir = copy_project();
-    std::fs::write(dir.path().join("b.json"), "{\"version\": 1, \"entries\": 3}").expect("write");
+    std::fs::write(
+        dir.path().join("b.json"),
+        "{\"version\": 1, \"entries\": 3}",
+    )
+    .expect("write");
     let out = run(dir.path(), &["--baseline", "b.json"]);
     assert_eq!(out.status, ExitStatus::Error);
     assert!(out.stderr.contains("error: baseline "), "{}", out.stderr);

@@ -21,10 +21,15 @@ pub(crate) struct Run {
 
 /// Runs `ssot check <args>` in `cwd`.
 pub(crate) fn run(cwd: &Path, args: &[&str]) -> Run {
-    let cli = Cli::try_parse_from(std::iter::once("ssot-check").chain(args.iter().copied())).expect("valid arguments");
+    let cli = Cli::try_parse_from(std::iter::once("ssot-check").chain(args.iter().copied()))
+        .expect("valid arguments");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let status = ssot_check::run_in(cli.args, cwd, &mut out, &mut err);
-    Run { status, stdout: String::from_utf8(out).expect("utf-8"), stderr: String::from_utf8(err).expect("utf-8") }
+    Run {
+        status,
+        stdout: String::from_utf8(out).expect("utf-8"),
+        stderr: String::from_utf8(err).expect("utf-8"),
+    }
 }
 
 /// Runs with stdout going to a closed pipe.
@@ -38,7 +43,8 @@ pub(crate) fn run_into_broken_pipe(cwd: &Path, args: &[&str]) -> ExitStatus {
             Ok(())
         }
     }
-    let cli = Cli::try_parse_from(std::iter::once("ssot-check").chain(args.iter().copied())).expect("valid arguments");
+    let cli = Cli::try_parse_from(std::iter::once("ssot-check").chain(args.iter().copied()))
+        .expect("valid arguments");
     ssot_check::run_in(cli.args, cwd, &mut Closed, &mut Vec::new())
 }
 
@@ -74,6 +80,10 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Replaces `from` (which must occur) with `to` in `file`.
 pub(crate) fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).expect("read");
-    assert!(text.contains(from), "{} does not contain {from:?}", file.display());
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        file.display()
+    );
     std::fs::write(file, text.replacen(from, to, 1)).expect("write");
 }

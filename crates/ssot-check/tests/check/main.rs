@@ -8,5 +8,6 @@ mod common;
 mod config;
 mod fix;
 mod project;
+mod python;
 mod rules;
 mod sarif;

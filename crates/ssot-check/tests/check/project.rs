@@ -8,14 +8,42 @@ use crate::common::{project, run};
 /// Every violation the project has, by file and line; decoys, the canonical modules,
 /// suppressed lines, `.gitignore`d and excluded files are absent.
 const EXPECTED: &[(&str, &[(usize, &str)])] = &[
-    ("app/agents/memory.py", &[(7, "SSOT001"), (11, "SSOT001"), (12, "SSOT001")]),
-    ("app/agents/planner.py", &[(4, "SSOT002"), (8, "SSOT001"), (12, "SSOT001")]),
+    (
+        "app/agents/memory.py",
+        &[(7, "SSOT001"), (11, "SSOT001"), (12, "SSOT001")],
+    ),
+    (
+        "app/agents/planner.py",
+        &[(4, "SSOT002"), (8, "SSOT001"), (12, "SSOT001")],
+    ),
     ("app/core/redis_manager.py", &[(4, "SSOT001")]),
-    ("app/services/billing.py", &[(6, "SSOT001"), (10, "SSOT001"), (11, "SSOT001")]),
+    (
+        "app/services/billing.py",
+        &[(6, "SSOT001"), (10, "SSOT001"), (11, "SSOT001")],
+    ),
     ("app/services/cache.py", &[(15, "SSOT001")]),
     ("app/services/chat.py", &[(4, "SSOT002"), (9, "SSOT001")]),
-    ("app/startup.py", &[(2, "SSOT002"), (9, "SSOT003"), (11, "SSOT001"), (14, "SSOT001")]),
-    ("crates/worker/src/lib.rs", &[(2, "SSOT002"), (8, "SSOT001"), (9, "SSOT001"), (13, "SSOT001"), (17, "SSOT001"), (22, "SSOT003"), (45, "SSOT001")]),
+    (
+        "app/startup.py",
+        &[
+            (2, "SSOT002"),
+            (9, "SSOT003"),
+            (11, "SSOT001"),
+            (14, "SSOT001"),
+        ],
+    ),
+    (
+        "crates/worker/src/lib.rs",
+        &[
+            (2, "SSOT002"),
+            (8, "SSOT001"),
+            (9, "SSOT001"),
+            (13, "SSOT001"),
+            (17, "SSOT001"),
+            (22, "SSOT003"),
+            (45, "SSOT001"),
+        ],
+    ),
     ("docs/examples/quickstart.py", &[(3, "SSOT001")]),
     ("tests/test_chat.py", &[(8, "SSOT001"), (9, "SSOT001")]),
 ];
@@ -29,10 +57,21 @@ fn finds_exactly_the_known_violations() {
         .as_array()
         .expect("array")
         .iter()
-        .map(|v| (v["path"].as_str().unwrap().to_owned(), v["start"]["line"].as_u64().unwrap() as usize, v["code"].as_str().unwrap().to_owned()))
+        .map(|v| {
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["start"]["line"].as_u64().unwrap() as usize,
+                v["code"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    let expected: Vec<(String, usize, String)> =
-        EXPECTED.iter().flat_map(|(path, list)| list.iter().map(move |(line, code)| ((*path).to_owned(), *line, (*code).to_owned()))).collect();
+    let expected: Vec<(String, usize, String)> = EXPECTED
+        .iter()
+        .flat_map(|(path, list)| {
+            list.iter()
+                .map(move |(line, code)| ((*path).to_owned(), *line, (*code).to_owned()))
+        })
+        .collect();
     assert_eq!(found, expected);
     assert_eq!(document["skipped"][0]["path"], "scripts/broken.py");
 }
@@ -75,7 +114,15 @@ fn github_output() {
 fn single_file_and_subdirectory() {
     let out = run(&project(), &["app/services/chat.py"]);
     assert_eq!(out.status, ExitStatus::Violations);
-    assert_eq!(out.stdout.lines().filter(|l| l.starts_with("app/services/chat.py:")).count(), 2, "{}", out.stdout);
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("app/services/chat.py:"))
+            .count(),
+        2,
+        "{}",
+        out.stdout
+    );
     let clean = run(&project().join("app"), &["decoys.py"]);
     assert_eq!(clean.status, ExitStatus::Clean, "{}", clean.stdout);
     assert_eq!(clean.stdout, "All checks passed (1 file checked)\n");
