@@ -192,7 +192,9 @@ impl Prefilter {
                 return true;
             }
         }
-        false
+        // Both can hold before any word: a file inside a banned package, with a `pkg.*`
+        // pattern, may reach the package through relative imports alone.
+        root && last
     }
 }
 

@@ -154,3 +154,18 @@ fn deeply_nested_code_does_not_overflow_the_stack() {
         .expect_err("does not parse");
     assert!(error.starts_with("syntax error at 4:"), "{error}");
 }
+
+#[test]
+fn prefilter_keeps_relative_imports_under_a_wildcard() {
+    // Inside the banned package, `from . import x` reaches it without naming it.
+    let options: Options = toml::from_str("extra-banned = [\"acme.*\"]").expect("options");
+    let settings = options.resolve(crate_dir(), None).expect("settings");
+    let source = "from . import site\nsite.connect()\n";
+    for checker in [
+        Checker::new(&settings),
+        Checker::new(&settings).without_prefilter(),
+    ] {
+        let found = checker.check_text("acme/x.py", source).expect("parses");
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+}
