@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: `ssot.toml` / `[tool.ssot]` options, validated into [`config::Settings`].
-//! - `lang`: tree-sitter parsing plus name resolution for Python (scopes, imports,
-//!   aliases) and Rust (`use` trees, crate paths, macro arguments).
+//! - `lang`: parsing (Ruff's parser for Python, tree-sitter for Rust) plus name
+//!   resolution for Python (scopes, imports, aliases) and Rust (`use` trees, crate
+//!   paths, macro arguments).
 //! - `rules`: one file per rule (SSOT001 `direct-client`, SSOT002 `legacy-import`,
 //!   SSOT003 `manager-instance`), each with a fixture in `rules/fixtures/`.
 //! - [`check`]: the parallel walk (the `ignore` crate), suppressions, fingerprints.
