@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The gateway against its peers with one workload, in one run, on this machine:
-#   ssot-gateway  the gateway in-process (bench/src/bin/gateway_server.rs, defaults)
+#   ssot-gateway  `ssot serve` (the shipped binary, defaults, no config file)
 #   socket.io     Node.js socket.io 4 + @socket.io/redis-streams-adapter, one process
 #   fastapi       FastAPI + uvicorn (one worker) + redis-py, one shared Pub/Sub connection
 # 2,000 users × 5 sockets = 10,000 WebSockets held by 4 load-generator processes
@@ -50,8 +50,8 @@ if ! "$venv/bin/python" -c "import fastapi, uvicorn, uvloop, websockets, redis" 
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/fastapi/requirements.txt" >&2
 fi
 
-say "building gateway_server and gateway_load (release)"
-cargo build --release --quiet -p ssot-bench --bin gateway_server --bin gateway_load \
+say "building ssot and gateway_load (release)"
+cargo build --release --quiet -p ssot-cli --bin ssot -p ssot-bench --bin gateway_load \
     --manifest-path "$root/Cargo.toml" >&2
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
@@ -91,8 +91,9 @@ start_server() {
     local port=$2 log="$results/$1-server.log"
     case $1 in
         ssot)
-            SSOT_JWT_SECRET=$SECRET SSOT_SERVICE_KEY=$SERVICE_KEY RUST_LOG=warn \
-                "$bin/gateway_server" --redis "$redis_url" --listen "127.0.0.1:$port" >"$log" 2>&1 &
+            # From the scratch dir: no ssot.toml is picked up.
+            (cd "$data" && SSOT_JWT_SECRET=$SECRET SSOT_SERVICE_KEY=$SERVICE_KEY SSOT_LOG=warn \
+                exec "$bin/ssot" serve --redis "$redis_url" --listen "127.0.0.1:$port") >"$log" 2>&1 &
             ;;
         socketio)
             PORT=$port REDIS_URL=$redis_url BENCH_TOKEN=$TOKEN SSOT_SERVICE_KEY=$SERVICE_KEY \

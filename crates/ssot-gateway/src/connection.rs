@@ -23,6 +23,7 @@ use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent, L
 use redis_ssot::stores::jobs::NewJob;
 use redis_ssot::stores::tokens::{Claims, TokenError};
 use redis_ssot::{Error, UserScope};
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use crate::protocol::{self, ClientFrame, CloseCode, codes};
@@ -133,7 +134,7 @@ where
         let shared = Arc::clone(&self.shared);
         let mut shutdown = shared.shutdown.clone();
         let mut redis_ok = shared.redis_ok.clone();
-        let mut revocations = shared.tokens.revocations();
+        let revocations = shared.tokens.revocations();
         let expiry = expiry_instant(self.claims.exp);
         if *shutdown.borrow_and_update() {
             return End::Close(CloseCode::Restart);
@@ -153,8 +154,14 @@ where
             return end;
         }
 
+        // The process-wide signals are awaited by futures armed once and re-armed only when
+        // they fire: re-creating them on every wake-up would take their shared waiter locks
+        // twice per event per socket.
         let expiry = tokio::time::sleep_until(expiry);
-        tokio::pin!(expiry);
+        let shutdown = next_change(shutdown);
+        let status = next_change(redis_ok);
+        let revocation = next_revocation(revocations);
+        tokio::pin!(expiry, shutdown, status, revocation);
         loop {
             // Everything written since the last wait goes out in one flush.
             if let Err(end) = self.flush().await {
@@ -162,9 +169,10 @@ where
             }
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return End::Close(CloseCode::Restart),
+                _ = &mut shutdown => return End::Close(CloseCode::Restart),
                 () = &mut expiry => return End::Close(CloseCode::TokenExpired),
-                revoked = revocations.recv() => {
+                (revoked, rx) = &mut revocation => {
+                    revocation.set(next_revocation(rx));
                     match revoked {
                         Ok(jti) if self.claims.jti.as_deref() == Some(jti.as_str()) => {
                             return End::Close(CloseCode::TokenRevoked);
@@ -177,9 +185,10 @@ where
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
                     }
                 }
-                changed = redis_ok.changed() => {
+                (changed, mut rx) = &mut status => {
                     if changed.is_err() { return End::Close(CloseCode::Restart) }
-                    let ok = *redis_ok.borrow_and_update();
+                    let ok = *rx.borrow_and_update();
+                    status.set(next_change(rx));
                     if ok {
                         // Revocations announced while we were cut off were missed.
                         if self.revoked().await { return End::Close(CloseCode::TokenRevoked) }
@@ -198,7 +207,7 @@ where
                             // from the stream first; if that fails, the next catch-up will.
                             let _ = event;
                             let ok = self.catch_up().await;
-                            if let Err(end) = self.tell_status(ok && *redis_ok.borrow()).await { return end }
+                            if let Err(end) = self.tell_status(ok && *shared.redis_ok.borrow()).await { return end }
                         }
                         Some(LiveEvent::Event(frame)) => {
                             if let Err(end) = self.deliver_live(&frame).await { return end }
@@ -216,17 +225,18 @@ where
                         }
                         Some(LiveEvent::Gap) => {
                             self.needs_catch_up = true;
-                            let ok = *redis_ok.borrow() && self.catch_up().await;
+                            let ok = *shared.redis_ok.borrow() && self.catch_up().await;
                             if let Err(end) = self.tell_status(ok).await { return end }
                         }
                         None => return End::Close(CloseCode::Restart),
                     }
                 }
-                () = tokio::time::sleep(CATCH_UP_RETRY), if self.needs_catch_up || live.is_none() => {
+                // In a block: only built into a timer when the branch is enabled and polled.
+                () = async { tokio::time::sleep(CATCH_UP_RETRY).await }, if self.needs_catch_up || live.is_none() => {
                     if live.is_none() {
                         live = shared.events.subscribe(&self.scope).await.ok();
                     }
-                    let ok = *redis_ok.borrow() && live.is_some() && self.catch_up().await;
+                    let ok = *shared.redis_ok.borrow() && live.is_some() && self.catch_up().await;
                     if let Err(end) = self.tell_status(ok).await { return end }
                 }
                 inbound = self.socket.next() => {
@@ -524,6 +534,25 @@ where
             }
         }
     }
+}
+
+/// The next change of a watched value, handing the receiver back to be re-armed.
+async fn next_change<T>(
+    mut rx: watch::Receiver<T>,
+) -> (Result<(), watch::error::RecvError>, watch::Receiver<T>) {
+    let changed = rx.changed().await;
+    (changed, rx)
+}
+
+/// The next revoked token id, handing the receiver back to be re-armed.
+async fn next_revocation(
+    mut rx: broadcast::Receiver<String>,
+) -> (
+    Result<String, broadcast::error::RecvError>,
+    broadcast::Receiver<String>,
+) {
+    let revoked = rx.recv().await;
+    (revoked, rx)
 }
 
 async fn next_live(live: &mut Option<EventSubscription>) -> Option<LiveEvent> {
