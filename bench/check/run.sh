@@ -10,11 +10,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="$here/.venv"
 
-if [ ! -x "$venv/bin/ruff" ] || [ ! -x "$venv/bin/semgrep" ]; then
+# The versions BENCHMARKS.md reports; pip leaves them alone when they are already installed,
+# and replaces any other version an older venv holds.
+ruff_version=0.17.6
+semgrep_version=1.182.0
+if [ ! -x "$venv/bin/pip" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q ruff semgrep
 fi
+"$venv/bin/pip" install -q "ruff==$ruff_version" "semgrep==$semgrep_version"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --release -q -p ssot-cli --bin ssot --manifest-path "$root/Cargo.toml"

@@ -257,11 +257,6 @@ impl<'s> Checker<'s> {
         self
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &Settings {
-        self.settings
-    }
-
     /// Checks `source` as if it were the file `path` (relative to the root, `/`-separated);
     /// `Err` says why it cannot be checked (unknown language, syntax error).
     pub fn check_text(&self, path: &str, source: &str) -> Result<Vec<Violation>, String> {

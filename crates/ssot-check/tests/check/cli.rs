@@ -2,7 +2,7 @@
 
 use ssot_check::ExitStatus;
 
-use crate::common::{copy_project, project, run, run_into_broken_pipe};
+use crate::common::{Run, copy_project, edit, project, run, run_into_broken_pipe};
 
 #[test]
 fn exit_codes_are_0_1_2() {
@@ -41,10 +41,88 @@ fn init_writes_a_starter_config_that_loads() {
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 }
 
+/// The paths of the violations in a JSON report.
+fn flagged_paths(out: &Run) -> Vec<String> {
+    let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    document["violations"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["path"].as_str().expect("path").to_owned())
+        .collect()
+}
+
 #[test]
-fn gitignored_and_excluded_files_are_not_checked() {
+fn gitignored_files_are_not_checked() {
     let dir = copy_project();
-    let out = run(dir.path(), &["--format", "json"]);
-    assert!(!out.stdout.contains("build/generated.py"));
-    assert!(!out.stdout.contains("migrations/"));
+    let root = dir.path();
+    std::fs::create_dir(root.join("build")).expect("mkdir");
+    std::fs::write(
+        root.join("build/generated.py"),
+        "import redis\nclient = redis.Redis()\n",
+    )
+    .expect("write");
+    let ignored = "build/generated.py".to_owned();
+
+    // Named on the command line, the file is checked and flagged ...
+    let direct = run(root, &["--format", "json", "build/generated.py"]);
+    assert_eq!(
+        flagged_paths(&direct),
+        std::slice::from_ref(&ignored),
+        "{}",
+        direct.stdout
+    );
+    // ... and a walk skips it only because of `.gitignore`.
+    let walked = run(root, &["--format", "json"]);
+    assert!(
+        !flagged_paths(&walked).contains(&ignored),
+        "{}",
+        walked.stdout
+    );
+    std::fs::remove_file(root.join(".gitignore")).expect("remove .gitignore");
+    let unignored = run(root, &["--format", "json"]);
+    assert!(
+        flagged_paths(&unignored).contains(&ignored),
+        "{}",
+        unignored.stdout
+    );
+}
+
+#[test]
+fn excluded_files_are_not_checked() {
+    let dir = copy_project();
+    let root = dir.path();
+    assert!(
+        !flagged_paths(&run(root, &["--format", "json"]))
+            .iter()
+            .any(|p| p.starts_with("migrations/"))
+    );
+    edit(
+        &root.join("ssot.toml"),
+        "exclude = [\"migrations\"]",
+        "exclude = []",
+    );
+    assert!(
+        flagged_paths(&run(root, &["--format", "json"]))
+            .contains(&"migrations/0001_cache.py".to_owned())
+    );
+}
+
+#[test]
+fn bad_exclude_glob_is_a_precise_error() {
+    let dir = copy_project();
+    let root = dir.path();
+    edit(
+        &root.join("ssot.toml"),
+        "exclude = [\"migrations\"]",
+        "exclude = [\"migrations\", \"build/{x\"]",
+    );
+    let out = run(root, &[]);
+    assert_eq!(out.status, ExitStatus::Error, "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("`exclude[1]`: bad glob `build/{x`"),
+        "{}",
+        out.stderr
+    );
 }
