@@ -397,3 +397,89 @@ async fn a_client_close_is_answered() {
         "the server answers the close handshake"
     );
 }
+
+/// A resume id older than the retention: the documented `history_truncated` frame first, then
+/// the retained events up to the newest, then live ones — a gap is never silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_beyond_retention_says_history_truncated() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = RedisServer::start();
+    let options = ssot_gateway::GatewayOptions {
+        event_max_len: Some(10),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager(&server.url()).await, options).await;
+    let mut publisher = Publisher::new(gw.addr);
+    let mut published = Vec::new();
+    for n in 0..300 {
+        published.push(
+            publisher
+                .publish("trim", "e", serde_json::json!({"n": n}))
+                .await
+                .unwrap(),
+        );
+    }
+    let kept: usize = server
+        .cli(&["XLEN", "ssot:{u:trim}:events"])
+        .parse()
+        .unwrap();
+    assert!(kept < 290, "retention trimmed the stream (kept {kept})");
+
+    let mut ws = connect(&gw.ws_url(), &token("trim", 60), Some(&published[0]))
+        .await
+        .unwrap();
+    // Frames in arrival order: ("error", code), ("event", id), ("status", state).
+    let mut frames: Vec<(String, String)> = Vec::new();
+    let mut live = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while live.as_ref().is_none_or(|id| frames.last().map(|f| &f.1) != Some(id)) {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("frames in time")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        let kind = v["type"].as_str().unwrap().to_owned();
+        let detail = match kind.as_str() {
+            "error" => v["code"].as_str().unwrap().to_owned(),
+            "event" => v["id"].as_str().unwrap().to_owned(),
+            "status" => v["redis"].as_str().unwrap().to_owned(),
+            _ => continue,
+        };
+        frames.push((kind.clone(), detail));
+        if kind == "status" && live.is_none() {
+            live = Some(
+                publisher
+                    .publish("trim", "e", serde_json::json!({"n": "live"}))
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    assert_eq!(
+        frames[0],
+        ("error".to_owned(), "history_truncated".to_owned()),
+        "the truncation is announced before any event"
+    );
+    let events: Vec<&str> = frames
+        .iter()
+        .filter(|(kind, _)| kind == "event")
+        .map(|(_, id)| id.as_str())
+        .collect();
+    let (replayed, after) = events.split_at(events.len() - 1);
+    let suffix: Vec<&str> = published[published.len() - replayed.len()..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(replayed, suffix, "the retained events, in order, to the newest");
+    assert_eq!(replayed.len(), kept, "every retained event");
+    assert_eq!(after, [live.unwrap().as_str()], "then live events");
+    assert_eq!(
+        frames.iter().filter(|(kind, _)| kind == "error").count(),
+        1,
+        "announced once"
+    );
+}
