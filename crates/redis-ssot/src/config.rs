@@ -5,6 +5,7 @@
 //! precise errors naming the setting. Secrets never appear in `Debug` or `Display`.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -29,10 +30,13 @@ pub const DEFAULT_RECONNECT_MAX_DELAY: Duration = Duration::from_millis(1000);
 const MAX_APP_LEN: usize = 64;
 
 /// Redis settings as written by the user. Every field is optional; see the `DEFAULT_*` constants.
-#[derive(Debug, Clone, Default, Deserialize)]
+///
+/// `Debug` redacts the password of `url`.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RedisOptions {
-    /// `redis://`, `rediss://`, a comma-separated list of nodes, or `redis+cluster://h1:p1,h2:p2`.
+    /// `redis://`, `rediss://` (TLS), a comma-separated list of nodes, or
+    /// `redis+cluster://h1:p1,h2:p2` (`rediss+cluster://` with TLS).
     pub url: Option<String>,
     /// Application name in connection names.
     pub app: Option<String>,
@@ -50,6 +54,43 @@ pub struct RedisOptions {
     pub reconnect_max_delay_ms: Option<u64>,
     /// Circuit breaker.
     pub breaker: Option<BreakerOptions>,
+    /// Certificates for `rediss://`.
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS settings as written by the user: PEM files. Without `ca-file` the system's trust
+/// store verifies the server; `cert-file` and `key-file` (both or neither) enable mutual TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsOptions {
+    /// CA certificate(s) that sign the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain, for servers that require client certificates.
+    pub cert_file: Option<PathBuf>,
+    /// Private key of `cert-file`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Validated TLS material, read once at start-up. `Debug` shows the files, never the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Where `ca_pem` came from.
+    pub ca_file: Option<PathBuf>,
+    /// PEM of the trusted CA certificate(s); `None`: the system's trust store.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain and key (PEM), for mutual TLS.
+    pub client: Option<ClientCertificate>,
+}
+
+/// A client certificate chain and its private key, both PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// Where `cert_pem` came from.
+    pub cert_file: PathBuf,
+    /// The certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// The private key.
+    pub key_pem: Vec<u8>,
 }
 
 /// Circuit breaker settings as written by the user (resilience4j names, kebab-case).
@@ -135,6 +176,8 @@ pub struct RedisConfig {
     pub reconnect_max_delay: Duration,
     /// Circuit breaker.
     pub breaker: BreakerConfig,
+    /// TLS material; `Some` exactly when the URL(s) are `rediss://`.
+    pub tls: Option<TlsConfig>,
 }
 
 /// Environment variables for Redis settings besides `REDIS_URL`; any other `SSOT_REDIS_*` is a typo.
@@ -147,6 +190,9 @@ const ENV_KEYS: &[&str] = &[
     "SSOT_REDIS_RECONNECT_MIN_DELAY_MS",
     "SSOT_REDIS_RECONNECT_MAX_DELAY_MS",
     "SSOT_REDIS_BREAKER_OPEN_DURATION_MS",
+    "SSOT_REDIS_TLS_CA_FILE",
+    "SSOT_REDIS_TLS_CERT_FILE",
+    "SSOT_REDIS_TLS_KEY_FILE",
 ];
 
 impl RedisOptions {
@@ -165,6 +211,7 @@ impl RedisOptions {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let mut opts = RedisOptions::default();
         let mut breaker = BreakerOptions::default();
+        let mut tls = TlsOptions::default();
         for (key, value) in vars {
             if key == "REDIS_URL" {
                 opts.url = Some(value);
@@ -204,11 +251,17 @@ impl RedisOptions {
                 "SSOT_REDIS_BREAKER_OPEN_DURATION_MS" => {
                     breaker.open_duration_ms = Some(number(&value)?)
                 }
+                "SSOT_REDIS_TLS_CA_FILE" => tls.ca_file = Some(value.into()),
+                "SSOT_REDIS_TLS_CERT_FILE" => tls.cert_file = Some(value.into()),
+                "SSOT_REDIS_TLS_KEY_FILE" => tls.key_file = Some(value.into()),
                 _ => unreachable!("listed in ENV_KEYS"),
             }
         }
         if breaker.open_duration_ms.is_some() {
             opts.breaker = Some(breaker);
+        }
+        if tls.ca_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some() {
+            opts.tls = Some(tls);
         }
         Ok(opts)
     }
@@ -235,6 +288,14 @@ impl RedisOptions {
                         .or(a.slow_call_rate_threshold),
                     open_duration_ms: b.open_duration_ms.or(a.open_duration_ms),
                     half_open_calls: b.half_open_calls.or(a.half_open_calls),
+                }),
+                (a, b) => b.or(a),
+            },
+            tls: match (self.tls, other.tls) {
+                (Some(a), Some(b)) => Some(TlsOptions {
+                    ca_file: b.ca_file.or(a.ca_file),
+                    cert_file: b.cert_file.or(a.cert_file),
+                    key_file: b.key_file.or(a.key_file),
                 }),
                 (a, b) => b.or(a),
             },
@@ -295,7 +356,6 @@ impl RedisOptions {
             ));
         }
         Ok(RedisConfig {
-            topology,
             app,
             command_timeout: ms(
                 "command-timeout-ms",
@@ -316,8 +376,91 @@ impl RedisOptions {
             reconnect_min_delay,
             reconnect_max_delay,
             breaker: resolve_breaker(self.breaker.unwrap_or_default())?,
+            tls: resolve_tls(&topology_urls(&topology), self.tls)?,
+            topology,
         })
     }
+}
+
+fn topology_urls(topology: &Topology) -> Vec<&str> {
+    match topology {
+        Topology::Single(url) => vec![url.as_str()],
+        Topology::Cluster(urls) => urls.iter().map(String::as_str).collect(),
+    }
+}
+
+/// TLS material for `rediss://` URLs, read from the configured files. Every node must use
+/// the same scheme, and certificates without a `rediss://` URL are a mistake worth naming.
+fn resolve_tls(urls: &[&str], opts: Option<TlsOptions>) -> Result<Option<TlsConfig>> {
+    let tls_nodes = urls.iter().filter(|u| u.starts_with("rediss://")).count();
+    if tls_nodes != 0 && tls_nodes != urls.len() {
+        return Err(Error::config(
+            "redis.url",
+            "mixes redis:// and rediss:// nodes; use one scheme for every node",
+        ));
+    }
+    let opts = opts.unwrap_or_default();
+    if tls_nodes == 0 {
+        if let Some(key) = [
+            ("ca-file", &opts.ca_file),
+            ("cert-file", &opts.cert_file),
+            ("key-file", &opts.key_file),
+        ]
+        .iter()
+        .find_map(|(key, v)| v.as_ref().map(|_| key))
+        {
+            return Err(Error::config(
+                format!("redis.tls.{key}"),
+                "is set but the URL is not rediss://",
+            ));
+        }
+        return Ok(None);
+    }
+    let read = |key: &str, path: &Path| -> Result<Vec<u8>> {
+        let pem = std::fs::read(path).map_err(|err| {
+            Error::config(
+                format!("redis.tls.{key}"),
+                format!("cannot read {}: {err}", path.display()),
+            )
+        })?;
+        if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+            return Err(Error::config(
+                format!("redis.tls.{key}"),
+                format!("{} is not a PEM file", path.display()),
+            ));
+        }
+        Ok(pem)
+    };
+    let ca_pem = opts
+        .ca_file
+        .as_deref()
+        .map(|p| read("ca-file", p))
+        .transpose()?;
+    let client = match (opts.cert_file, opts.key_file) {
+        (None, None) => None,
+        (Some(cert_file), Some(key_file)) => Some(ClientCertificate {
+            cert_pem: read("cert-file", &cert_file)?,
+            key_pem: read("key-file", &key_file)?,
+            cert_file,
+        }),
+        (Some(_), None) => {
+            return Err(Error::config(
+                "redis.tls.key-file",
+                "is required with cert-file",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::config(
+                "redis.tls.cert-file",
+                "is required with key-file",
+            ));
+        }
+    };
+    Ok(Some(TlsConfig {
+        ca_file: opts.ca_file,
+        ca_pem,
+        client,
+    }))
 }
 
 fn resolve_breaker(opts: BreakerOptions) -> Result<BreakerConfig> {
@@ -394,12 +537,14 @@ fn parse_topology(raw: &str) -> Result<Topology> {
     if raw.is_empty() {
         return Err(Error::config(KEY, "is empty"));
     }
-    if let Some(rest) = raw.strip_prefix("redis+cluster://") {
-        let nodes = rest
-            .split(',')
-            .map(|node| check_url(&format!("redis://{}", node.trim())))
-            .collect::<Result<Vec<_>>>()?;
-        return Ok(Topology::Cluster(nodes));
+    for (prefix, scheme) in [("redis+cluster://", "redis"), ("rediss+cluster://", "rediss")] {
+        if let Some(rest) = raw.strip_prefix(prefix) {
+            let nodes = rest
+                .split(',')
+                .map(|node| check_url(&format!("{scheme}://{}", node.trim())))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Topology::Cluster(nodes));
+        }
     }
     let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
     if parts.len() > 1 {
@@ -417,20 +562,23 @@ fn check_url(raw: &str) -> Result<String> {
     let parsed = url::Url::parse(raw)
         .map_err(|err| Error::config(KEY, format!("{err} in {}", redact_url(raw))))?;
     match parsed.scheme() {
-        "redis" => {}
-        "rediss" => {
-            return Err(Error::config(
-                KEY,
-                "rediss:// (TLS) is not enabled in this build; terminate TLS in front of Redis \
-                 or build with TLS support",
-            ));
-        }
+        "redis" | "rediss" => {}
         other => {
             return Err(Error::config(
                 KEY,
-                format!("unsupported scheme {other:?}; use redis:// or redis+cluster://"),
+                format!(
+                    "unsupported scheme {other:?}; use redis://, rediss://, redis+cluster:// \
+                     or rediss+cluster://"
+                ),
             ));
         }
+    }
+    if parsed.fragment().is_some() {
+        // redis-rs reads `#insecure` as "skip certificate verification": never from config.
+        return Err(Error::config(
+            KEY,
+            "must not have a #fragment; certificates are set under [redis.tls]",
+        ));
     }
     if parsed.host_str().unwrap_or("").is_empty() {
         return Err(Error::config(
@@ -514,7 +662,37 @@ impl fmt::Debug for RedisConfig {
             .field("reconnect_min_delay", &self.reconnect_min_delay)
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("breaker", &self.breaker)
+            .field("tls", &self.tls)
             .finish()
+    }
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("app", &self.app)
+            .field("command_timeout_ms", &self.command_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("blocking_pool_size", &self.blocking_pool_size)
+            .field("health_interval_ms", &self.health_interval_ms)
+            .field("reconnect_min_delay_ms", &self.reconnect_min_delay_ms)
+            .field("reconnect_max_delay_ms", &self.reconnect_max_delay_ms)
+            .field("breaker", &self.breaker)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca_file", &self.ca_file)
+            .field(
+                "client_cert_file",
+                &self.client.as_ref().map(|c| &c.cert_file),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -569,7 +747,23 @@ impl fmt::Display for RedisConfig {
             b.slow_call_rate_threshold
         )?;
         writeln!(f, "open-duration-ms = {}", b.open_duration.as_millis())?;
-        write!(f, "half-open-calls = {}", b.half_open_calls)
+        write!(f, "half-open-calls = {}", b.half_open_calls)?;
+        if let Some(tls) = &self.tls {
+            writeln!(f, "\n[tls]")?;
+            match &tls.ca_file {
+                Some(path) => writeln!(f, "ca-file = {:?}", path.display().to_string())?,
+                None => writeln!(f, "# ca-file unset: the system's trust store")?,
+            }
+            match &tls.client {
+                Some(client) => write!(
+                    f,
+                    "cert-file = {:?}  # key-file set, not shown",
+                    client.cert_file.display().to_string()
+                )?,
+                None => write!(f, "# no client certificate")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -643,8 +837,13 @@ mod tests {
 
     #[test]
     fn secrets_redacted() {
-        let cfg = RedisConfig::for_url("redis://user:hunter2@localhost:6379/0").unwrap();
-        for shown in [format!("{cfg:?}"), cfg.to_string()] {
+        let opts = RedisOptions {
+            url: Some("redis://user:hunter2@localhost:6379/0".into()),
+            ..Default::default()
+        };
+        let shown_opts = format!("{opts:?}");
+        let cfg = opts.resolve().unwrap();
+        for shown in [shown_opts, format!("{cfg:?}"), cfg.to_string()] {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("***"), "{shown}");
         }

@@ -38,7 +38,9 @@ mod pubsub;
 pub mod stores;
 
 pub use breaker::BreakerState;
-pub use config::{BreakerConfig, RedisConfig, RedisOptions, Topology};
+pub use config::{
+    BreakerConfig, ClientCertificate, RedisConfig, RedisOptions, TlsConfig, TlsOptions, Topology,
+};
 pub use error::{Error, Result};
 pub use keys::{UserId, UserScope};
 pub use manager::{HealthReport, RedisManager, init, manager, try_manager};

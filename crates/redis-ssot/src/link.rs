@@ -27,7 +27,7 @@ use redis::{
 };
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::config::{RedisConfig, Topology};
+use crate::config::{RedisConfig, TlsConfig, Topology};
 use crate::error::{Error, Result};
 
 /// A live connection: one server, or a cluster connection that routes by slot.
@@ -112,6 +112,8 @@ pub(crate) struct Link {
     current: RwLock<Option<(u64, Conn)>>,
     epoch: AtomicU64,
     reconnects: AtomicU64,
+    /// Why the last connection attempt failed, while the link is down.
+    connect_error: std::sync::Mutex<Option<String>>,
     wake: Notify,
     up_tx: watch::Sender<bool>,
     /// Where pushes other than disconnections go (the subscriber's dispatcher).
@@ -136,6 +138,7 @@ impl Link {
             current: RwLock::new(None),
             epoch: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            connect_error: std::sync::Mutex::new(None),
             wake: Notify::new(),
             up_tx,
             push_tx,
@@ -172,6 +175,14 @@ impl Link {
 
     pub(crate) fn watch_up(&self) -> watch::Receiver<bool> {
         self.up_tx.subscribe()
+    }
+
+    /// Why the last connection attempt failed, if the link is down after a failed attempt.
+    pub(crate) fn connect_error(&self) -> Option<String> {
+        self.connect_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Successful reconnects after the first connection.
@@ -215,7 +226,10 @@ impl Link {
                 self.wake.notified().await;
                 continue;
             }
-            match self.connect_once().await {
+            let outcome = self.connect_once().await;
+            *self.connect_error.lock().unwrap_or_else(|e| e.into_inner()) =
+                outcome.as_ref().err().map(ToString::to_string);
+            match outcome {
                 Ok(()) => attempt = 0,
                 Err(err) => {
                     let delay = backoff(
@@ -301,7 +315,11 @@ async fn open(
                 .redis_settings()
                 .clone()
                 .set_protocol(ProtocolVersion::RESP3);
-            let client = redis::Client::open(info.set_redis_settings(redis_info))?;
+            let info = info.set_redis_settings(redis_info);
+            let client = match &config.tls {
+                Some(tls) => redis::Client::build_with_tls(info, certificates(tls))?,
+                None => redis::Client::open(info)?,
+            };
             let conn_config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
                 .set_response_timeout(response_timeout)
@@ -322,10 +340,23 @@ async fn open(
             if let Some(t) = response_timeout {
                 builder = builder.response_timeout(t);
             }
+            if let Some(tls) = &config.tls {
+                builder = builder.certs(certificates(tls));
+            }
             Ok(Conn::Cluster(
                 builder.build()?.get_async_connection().await?,
             ))
         }
+    }
+}
+
+fn certificates(tls: &TlsConfig) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: tls.client.as_ref().map(|c| redis::ClientTlsConfig {
+            client_cert: c.cert_pem.clone(),
+            client_key: c.key_pem.clone(),
+        }),
+        root_cert: tls.ca_pem.clone(),
     }
 }
 

@@ -528,7 +528,12 @@ async fn health_monitor(inner: std::sync::Weak<Inner>) {
             breaker,
             subscriber_up: inner_ref.subscriber.is_up(),
             reconnects: inner_ref.command.reconnects() + inner_ref.subscriber.reconnects(),
-            last_error: ping.err().map(|e| e.to_string()),
+            // A PING fails with "connection down" while the link reconnects; the cause of the
+            // last connection attempt (refused, TLS certificate, auth) is what to show.
+            last_error: ping.err().map(|e| match inner_ref.command.connect_error() {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            }),
             checked_at_ms: now_ms(),
         });
         let interval = if healthy {

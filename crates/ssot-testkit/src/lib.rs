@@ -13,7 +13,7 @@
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
 //!
 //! Needs `redis-server`, `redis-cli` (`apt-get install -y redis-server`) and `setpriv`
-//! (util-linux). Servers never outlive the test process: they are forked by one
+//! (util-linux); TLS servers also need `openssl(1)`. Servers never outlive the test process: they are forked by one
 //! long-lived spawner thread under `setpriv --pdeathsig KILL`, and killed on Drop.
 
 mod cluster;
@@ -22,6 +22,7 @@ mod proxy;
 mod resp;
 mod server;
 mod spawner;
+mod tls;
 
 pub use cluster::RedisCluster;
 pub use proxy::FaultProxy;

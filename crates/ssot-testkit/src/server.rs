@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::resp::{Connection, Reply};
-use crate::{ports, spawner};
+use crate::{ports, spawner, tls};
 
 /// How long a server may take to answer `PING` with `+PONG` after it was spawned.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
@@ -38,10 +38,20 @@ pub struct RedisServerBuilder {
     dir: Option<PathBuf>,
     aof: bool,
     cluster: bool,
+    tls: bool,
     args: Vec<String>,
 }
 
 impl RedisServerBuilder {
+    /// Also listens for TLS on a second ephemeral port (`--tls-port`), with a throwaway CA
+    /// and a server certificate for `localhost` / `127.0.0.1` made with `openssl(1)` in the
+    /// data dir; see [`RedisServer::tls_url`] and [`RedisServer::tls_ca_file`]. Client
+    /// certificates are not required. The plain port stays, for the kit's own checks.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
+        self
+    }
+
     /// Turns on AOF persistence with `appendfsync always`, so every acknowledged write
     /// survives `kill()` + `restart()`.
     pub fn aof(mut self, on: bool) -> Self {
@@ -127,6 +137,12 @@ impl RedisServerBuilder {
                 .map(String::from),
             );
         }
+        let tls_port = self.tls.then(|| {
+            tls::make_certificates(&dir);
+            let port = ports::ephemeral();
+            args.extend(tls::server_args(&dir, port));
+            port
+        });
         args.extend(self.args);
 
         let mut last_error = String::new();
@@ -146,6 +162,7 @@ impl RedisServerBuilder {
                         pid: child.id(),
                         child: Some(child),
                         port,
+                        tls_port,
                         dir,
                         args,
                         _tempdir: tempdir,
@@ -182,6 +199,7 @@ pub struct RedisServer {
     child: Option<Child>,
     pid: u32,
     port: u16,
+    tls_port: Option<u16>,
     dir: PathBuf,
     /// Arguments beyond the per-launch ones (port, dir, logging).
     args: Vec<String>,
@@ -201,6 +219,7 @@ impl RedisServer {
             dir: None,
             aof: false,
             cluster: false,
+            tls: false,
             args: Vec::new(),
         }
     }
@@ -218,6 +237,22 @@ impl RedisServer {
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://localhost:<tls port>`.
+    ///
+    /// # Panics
+    /// If the server was started without [`RedisServerBuilder::tls`].
+    pub fn tls_url(&self) -> String {
+        let port = self
+            .tls_port
+            .expect("ssot-testkit: tls_url() of a server started without .tls(true)");
+        format!("rediss://localhost:{port}")
+    }
+
+    /// The PEM file of the CA that signed the server's TLS certificate.
+    pub fn tls_ca_file(&self) -> PathBuf {
+        self.dir.join(tls::CA_CERT)
     }
 
     /// The process id of the current (or last) process.
@@ -542,7 +577,7 @@ fn log_tail(dir: &Path) -> String {
     out
 }
 
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
         .unwrap_or(false)

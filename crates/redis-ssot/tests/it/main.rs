@@ -5,3 +5,4 @@ mod stores_events;
 mod stores_jobs_locks_state;
 mod stores_user_auth;
 mod support;
+mod tls;

@@ -86,18 +86,30 @@ async fn ten_components_thousand_tasks_use_only_named_connections() {
                 let m = m.clone();
                 tokio::spawn(async move {
                     let stream = format!("stream:{component}");
-                    let _: Value = m
-                        .query_blocking(
-                            redis::cmd("XREAD")
-                                .arg("BLOCK")
-                                .arg(50)
-                                .arg("STREAMS")
-                                .arg(&stream)
-                                .arg("$"),
-                            Duration::from_millis(50),
-                        )
-                        .await
-                        .unwrap();
+                    let read = redis::cmd("XREAD")
+                        .arg("BLOCK")
+                        .arg(50)
+                        .arg("STREAMS")
+                        .arg(&stream)
+                        .arg("$")
+                        .clone();
+                    // Ten readers share a pool of two: one that finds it busy for a whole
+                    // command timeout is told to come back (as a real component would).
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    loop {
+                        match m
+                            .query_blocking::<Value>(&read, Duration::from_millis(50))
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(Error::Unavailable { retry_after, .. })
+                                if Instant::now() < deadline =>
+                            {
+                                tokio::time::sleep(retry_after).await
+                            }
+                            Err(err) => panic!("blocking read failed: {err}"),
+                        }
+                    }
                 })
             };
             let mut tasks = Vec::new();

@@ -6,6 +6,11 @@ use redis_ssot::{RedisConfig, RedisManager, RedisOptions};
 
 /// Settings with short budgets so fault tests run in seconds.
 pub(crate) fn fast_config(url: &str) -> RedisConfig {
+    fast_options(url).resolve().unwrap()
+}
+
+/// [`fast_config`] before validation, to add to.
+pub(crate) fn fast_options(url: &str) -> RedisOptions {
     RedisOptions::from_toml(&format!(
         r#"
         url = "{url}"
@@ -24,8 +29,6 @@ pub(crate) fn fast_config(url: &str) -> RedisConfig {
         half-open-calls = 2
         "#
     ))
-    .unwrap()
-    .resolve()
     .unwrap()
 }
 
