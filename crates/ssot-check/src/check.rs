@@ -100,6 +100,8 @@ pub struct Checker<'s> {
 enum Word {
     /// A package root of a banned name.
     Root,
+    /// A package root with a Python `pkg.*` pattern: any name below it may be banned.
+    WildcardRoot,
     /// The last segment of a banned Python name.
     Last,
     /// The manager class or a legacy module's last segment.
@@ -110,33 +112,37 @@ enum Word {
 /// - SSOT001: the callee resolves from an import of the package root, which the file
 ///   writes (`use redis::…`, `redis::Client::open`; in Python right after `import`,
 ///   `from` or the comma of `import a, redis`); a Python relative import can only reach
-///   the root when the file's own path starts with it. In Python,
-///   the callee's last written segment is the banned name's last segment (`Redis(`,
-///   `redis.from_url(`), or an alias of it, and then the import says `Redis as`.
+///   the root when the file's own path starts with it. In Python, unless the root has a
+///   `pkg.*` pattern, the callee's last written segment is the banned name's last segment
+///   (`Redis(`, `redis.from_url(`), or an alias of it, and then the import says `Redis as`.
 /// - SSOT002 and SSOT003: the legacy module's last segment and the manager class are
 ///   written in the import or the call.
 struct Prefilter {
     words: AhoCorasick,
     /// Per word: its kind, whether it applies to Python, whether to Rust.
     kinds: Vec<(Word, bool, bool)>,
-    /// Whether Python needs a `Last` word (false when a `pkg.*` pattern is configured).
-    python_needs_last: bool,
     python_roots: Vec<String>,
+    python_wildcard_roots: Vec<String>,
 }
 
 impl Prefilter {
     fn new(banned: &BannedNames, settings: &Settings) -> Option<Self> {
         let mut entries: Vec<(String, Word, bool, bool)> = Vec::new();
         let python_roots = dedup(banned.python_roots().map(str::to_owned));
+        let python_wildcard_roots = dedup(banned.python_wildcard_roots().map(str::to_owned));
         let rust_roots = dedup(banned.rust_roots().map(str::to_owned));
         for root in &python_roots {
-            entries.push((root.clone(), Word::Root, true, rust_roots.contains(root)));
+            let kind = if python_wildcard_roots.contains(root) {
+                Word::WildcardRoot
+            } else {
+                Word::Root
+            };
+            entries.push((root.clone(), kind, true, rust_roots.contains(root)));
         }
         for root in rust_roots.iter().filter(|r| !python_roots.contains(r)) {
             entries.push((root.clone(), Word::Root, false, true));
         }
-        let lasts = banned.python_last_segments();
-        for last in dedup(lasts.iter().flatten().map(|s| (*s).to_owned())) {
+        for last in dedup(banned.python_last_segments().map(str::to_owned)) {
             entries.push((last, Word::Last, true, false));
         }
         let always = settings.manager_class.iter().map(|m| m.name.clone()).chain(
@@ -160,20 +166,23 @@ impl Prefilter {
         Some(Self {
             words,
             kinds,
-            python_needs_last: lasts.is_some(),
             python_roots,
+            python_wildcard_roots,
         })
     }
 
     fn may_violate(&self, path: &str, language: Language, source: &str) -> bool {
         let python = language == Language::Python;
         let first = path.split('/').next().unwrap_or_default();
-        let mut root = python
-            && self
-                .python_roots
-                .iter()
-                .any(|r| r == first.strip_suffix(".py").unwrap_or(first));
-        let mut last = !(python && self.python_needs_last);
+        let package = first.strip_suffix(".py").unwrap_or(first);
+        // A file inside a banned package may reach it through relative imports alone,
+        // and below a `pkg.*` pattern any call may be banned.
+        if python && self.python_wildcard_roots.iter().any(|r| r == package) {
+            return true;
+        }
+        let mut root = python && self.python_roots.iter().any(|r| r == package);
+        // Rust needs no `Last` word: its roots are always written in the path or `use`.
+        let mut last = !python;
         let bytes = source.as_bytes();
         let is_ident = |b: u8| b == b'_' || b.is_ascii_alphanumeric();
         for m in self.words.find_iter(source) {
@@ -183,18 +192,18 @@ impl Prefilter {
             if !whole || !(if python { in_python } else { in_rust }) {
                 continue;
             }
+            let imported = || !python || after_import_keyword(&bytes[..m.start()]);
             match kind {
                 Word::Always => return true,
-                Word::Root => root = root || !python || after_import_keyword(&bytes[..m.start()]),
+                Word::WildcardRoot if imported() => return true,
+                Word::Root | Word::WildcardRoot => root = root || imported(),
                 Word::Last => last = last || called_or_aliased(&bytes[m.end()..]),
             }
             if root && last {
                 return true;
             }
         }
-        // Both can hold before any word: a file inside a banned package, with a `pkg.*`
-        // pattern, may reach the package through relative imports alone.
-        root && last
+        false
     }
 }
 

@@ -38,6 +38,11 @@ impl NamePattern {
         &self.root
     }
 
+    /// Whether this is a `pkg.*` pattern, matching every name below the prefix.
+    pub(crate) fn is_wildcard(&self) -> bool {
+        self.below_prefix
+    }
+
     /// The last segment every matched name ends with; `None` for `pkg.*` patterns.
     pub(crate) fn last(&self) -> Option<&str> {
         if self.below_prefix {

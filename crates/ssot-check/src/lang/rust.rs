@@ -339,14 +339,18 @@ impl<'t> RustModel<'t> {
                     .any(|g| g.len() == 1 && g[0] == "super");
             current = if sees_parent { container.parent } else { None };
         }
-        let mut candidates: Vec<Vec<String>> = globs
+        // A path of two or more segments names an external crate first (`fred::clients::Pool`
+        // under `use fred::prelude::*` is not `fred::prelude::fred::...`); a glob could
+        // still supply its first segment.
+        let literal = (!rest.is_empty()).then(|| call.path.clone());
+        literal
             .into_iter()
-            .map(|g| g.iter().chain(&call.path).cloned().collect())
-            .collect();
-        if !rest.is_empty() {
-            candidates.push(call.path.clone());
-        }
-        candidates
+            .chain(
+                globs
+                    .into_iter()
+                    .map(|g| g.iter().chain(&call.path).cloned().collect()),
+            )
+            .collect()
     }
 }
 

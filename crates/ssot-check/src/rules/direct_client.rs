@@ -4,10 +4,15 @@
 //! Finds Redis clients and connection pools constructed outside the canonical module(s):
 //! in Python `redis.Redis`, `StrictRedis`, `from_url` (module function and class method),
 //! the `redis.asyncio` equivalents, `RedisCluster`, `Sentinel`, `ConnectionPool`,
-//! `BlockingConnectionPool` and `aioredis`; in Rust `redis::Client::open`,
+//! `BlockingConnectionPool` and every constructor of the retired `aioredis` package
+//! (`aioredis.*`: `aioredis.Redis`, `aioredis.from_url`, `aioredis.create_redis_pool`,
+//! `aioredis.sentinel.Sentinel`, ...); in Rust `redis::Client::open`,
 //! `redis::cluster::ClusterClient::{new,builder}`, `redis::aio::ConnectionManager::new`,
 //! `deadpool_redis` pool configs, `bb8_redis::RedisConnectionManager::new` and the `fred`
-//! client builders; plus every name in `extra-banned`. Names are matched after import
+//! client builders; plus every name in `extra-banned`. A `pkg.*` pattern (`aioredis.*`,
+//! or one in `extra-banned`) covers every call below the package except exception
+//! classes (a last segment ending in `Error` or `Exception`): raising
+//! `aioredis.exceptions.ConnectionError(..)` opens no connection. Names are matched after import
 //! aliases are resolved, so `import redis as r; r.Redis()` and `use redis::Client as C;
 //! C::open(u)` are found while strings, comments and unrelated `Redis` classes are not.
 //!
@@ -39,7 +44,8 @@ use crate::names::NamePattern;
 use crate::rules::{Context, Finding, Rule, python_accessor_fix, rust_accessor_fix, show};
 
 /// Python names that build clients; `redis.Redis` also matches `redis.asyncio.Redis`,
-/// `redis.client.Redis` and so on (see [`NamePattern`]).
+/// `redis.client.Redis` and so on, `aioredis.*` every name below `aioredis` (see
+/// [`NamePattern`] and [`BannedNames`]).
 const PYTHON_DEFAULTS: &[&str] = &[
     "redis.Redis",
     "redis.Redis.from_url",
@@ -54,17 +60,10 @@ const PYTHON_DEFAULTS: &[&str] = &[
     "redis.ConnectionPool.from_url",
     "redis.BlockingConnectionPool",
     "redis.BlockingConnectionPool.from_url",
-    "aioredis.Redis",
-    "aioredis.Redis.from_url",
-    "aioredis.StrictRedis",
-    "aioredis.from_url",
-    "aioredis.ConnectionPool",
-    "aioredis.BlockingConnectionPool",
-    "aioredis.create_redis",
-    "aioredis.create_redis_pool",
-    "aioredis.create_pool",
-    "aioredis.create_connection",
-    "aioredis.create_sentinel",
+    // aioredis (merged into redis-py as `redis.asyncio`) has renamed and moved its
+    // constructors between releases (`create_redis_pool` in 1.x, `Redis.from_url` and
+    // `sentinel.Sentinel` in 2.x): every call into it builds or configures a client.
+    "aioredis.*",
 ];
 
 /// Rust paths that build clients or pools (calls, and `deadpool_redis::Config { .. }`).
@@ -84,6 +83,8 @@ const RUST_DEFAULTS: &[&str] = &[
     "deadpool_redis::Manager::new",
     "deadpool_redis::Pool::builder",
     "deadpool_redis::Config::from_urls",
+    // `Config::create_pool(&config, runtime)`: the method called through its type.
+    "deadpool_redis::Config::create_pool",
     "bb8_redis::RedisConnectionManager::new",
     "fred::Builder::from_config",
     "fred::Builder::default_centralized",
@@ -120,15 +121,42 @@ impl BannedNames {
         self.python.iter().map(NamePattern::root)
     }
 
-    /// The last segments of the Python names; `None` if a `pkg.*` pattern makes any name possible.
-    pub(crate) fn python_last_segments(&self) -> Option<Vec<&str>> {
-        self.python.iter().map(NamePattern::last).collect()
+    /// The package roots of the Python `pkg.*` patterns: below them any name can build a client.
+    pub(crate) fn python_wildcard_roots(&self) -> impl Iterator<Item = &str> {
+        self.python
+            .iter()
+            .filter(|p| p.is_wildcard())
+            .map(NamePattern::root)
+    }
+
+    /// The last segments of the Python names other than `pkg.*` patterns.
+    pub(crate) fn python_last_segments(&self) -> impl Iterator<Item = &str> {
+        self.python.iter().filter_map(NamePattern::last)
+    }
+
+    fn python_match(&self, name: &[String]) -> bool {
+        builds_client(&self.python, name)
+    }
+
+    fn rust_match(&self, name: &[String]) -> bool {
+        builds_client(&self.rust, name)
     }
 
     /// The package roots of the Rust names.
     pub(crate) fn rust_roots(&self) -> impl Iterator<Item = &str> {
         self.rust.iter().map(NamePattern::root)
     }
+}
+
+/// Whether one of `patterns` matches `name`; a `pkg.*` pattern does not match exception
+/// classes, which open no connection.
+fn builds_client(patterns: &[NamePattern], name: &[String]) -> bool {
+    let is_exception = name
+        .last()
+        .is_some_and(|last| last.ends_with("Error") || last.ends_with("Exception"));
+    patterns
+        .iter()
+        .any(|p| p.matches(name) && !(is_exception && p.is_wildcard()))
 }
 
 fn message(written: &str, resolved: &str) -> String {
@@ -147,7 +175,7 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
         let Some(name) = model
             .candidates(call)
             .into_iter()
-            .find(|c| ctx.banned.python.iter().any(|p| p.matches(c)))
+            .find(|c| ctx.banned.python_match(c))
         else {
             continue;
         };
@@ -173,7 +201,7 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
         let Some(name) = model
             .candidates(call)
             .into_iter()
-            .find(|c| ctx.banned.rust.iter().any(|p| p.matches(c)))
+            .find(|c| ctx.banned.rust_match(c))
         else {
             continue;
         };

@@ -180,6 +180,28 @@ fn prefilter_keeps_every_import_form() {
             1,
         ),
         ("redis/user.py", "from .client import Redis\nRedis()\n", 1),
+        // `aioredis.*`: a name that is no banned last segment still keeps the file.
+        (
+            "a.py",
+            "import aioredis\naioredis.create_redis_pool('x')\n",
+            1,
+        ),
+        (
+            "a.py",
+            "from aioredis.sentinel import Sentinel\nSentinel([])\n",
+            1,
+        ),
+        (
+            "aioredis/x.py",
+            "from .pool import create_pool\ncreate_pool()\n",
+            1,
+        ),
+        (
+            "a.py",
+            "import aioredis\nraise aioredis.exceptions.ConnectionError('x')\n",
+            0,
+        ),
+        ("a.py", "x = aioredis.create_redis_pool()\n", 0),
         ("a.py", "x = redis.Redis()\n", 0),
         ("a.py", "import redis\nprint('redis.Redis()')\n", 0),
         (
