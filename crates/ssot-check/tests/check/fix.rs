@@ -32,7 +32,7 @@ fn safe_fixes_apply_parse_and_are_idempotent() {
         "only scripts/broken.py is skipped"
     );
     assert!(!after.stdout.contains("SSOT002"));
-    assert_eq!(document["summary"]["violations"], 23);
+    assert_eq!(document["summary"]["violations"], 24);
 
     // A second --fix changes nothing.
     let fixed_files = [

@@ -23,6 +23,7 @@ const EXPECTED: &[(&str, &[(usize, &str)])] = &[
     ),
     ("app/services/cache.py", &[(15, "SSOT001")]),
     ("app/services/chat.py", &[(4, "SSOT002"), (9, "SSOT001")]),
+    ("app/services/sessions.py", &[(6, "SSOT001")]),
     (
         "app/startup.py",
         &[

@@ -230,3 +230,56 @@ fn prefilter_keeps_every_import_form() {
         );
     }
 }
+
+/// The lines reported in `source`, each with whether it carries the missing-reason note.
+fn reported(path: &str, source: &str) -> Vec<(usize, bool)> {
+    let settings = Options::default()
+        .resolve(crate_dir(), None)
+        .expect("settings");
+    Checker::new(&settings)
+        .check_text(path, source)
+        .expect("parses")
+        .iter()
+        .map(|v| (v.start.line, v.message.contains("it needs a reason")))
+        .collect()
+}
+
+#[test]
+fn python_suppression_needs_a_reason() {
+    let source = "\
+import redis
+# ssot: allow(SSOT001) health probe
+a = redis.Redis()
+b = redis.Redis()  # ssot: allow(SSOT001) one-off script
+# ssot: allow(SSOT001)
+c = redis.Redis()
+d = redis.Redis()  # ssot: allow(SSOT001)
+e = redis.Redis()  # ssot: allow(SSOT002) another rule
+";
+    assert_eq!(
+        reported("app/x.py", source),
+        [(6, true), (7, true), (8, false)]
+    );
+}
+
+#[test]
+fn rust_suppression_needs_a_reason() {
+    let source = "\
+fn f(u: &str) {
+    // ssot: allow(SSOT001) health probe
+    let a = redis::Client::open(u);
+    let b = redis::Client::open(u); // ssot: allow(SSOT001) one-off script
+    /* ssot: allow(SSOT001) in a block comment */
+    let c = redis::Client::open(u);
+    // ssot: allow(SSOT001)
+    let d = redis::Client::open(u);
+    let e = redis::Client::open(u); // ssot: allow(SSOT001)
+    let f = redis::Client::open(u); /* ssot: allow(SSOT001) */
+    let g = redis::Client::open(u); // ssot: allow(SSOT002) another rule
+}
+";
+    assert_eq!(
+        reported("src/lib.rs", source),
+        [(8, true), (9, true), (10, true), (11, false)]
+    );
+}
