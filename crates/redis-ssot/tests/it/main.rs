@@ -1,6 +1,7 @@
 //! Integration tests of redis-ssot against real redis-server processes (one test binary).
 
 mod manager;
+mod observability;
 mod stores_events;
 mod stores_jobs_locks_state;
 mod stores_user_auth;

@@ -253,15 +253,75 @@ async fn blocking_pop_woken_by_push(
     reader.await.unwrap()
 }
 
-/// The 95th percentile of open-circuit calls is under a millisecond.
+/// Open-circuit calls fail in under a millisecond: the 99th percentile (one call in a
+/// hundred may lose its core to another process on this shared machine).
 fn assert_fast(took: &mut [Duration]) {
     took.sort();
-    let p95 = took[took.len() * 95 / 100];
+    let p99 = took[took.len() * 99 / 100];
     assert!(
-        p95 < Duration::from_millis(1),
-        "open-circuit calls: p95 {p95:?}, max {:?}",
+        p99 < Duration::from_millis(1),
+        "open-circuit calls: p99 {p99:?}, max {:?}",
         took.last()
     );
+}
+
+/// Calls that all succeed, but slowly (a proxy adds latency both ways): the slow-call rate
+/// opens the circuit, not failures; once the path is fast again the probes close it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_calls_open_the_breaker_and_fast_probes_close_it() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.addr());
+    let mut options = crate::support::fast_options(&proxy.url());
+    options.command_timeout_ms = Some(2000);
+    let breaker = options.breaker.as_mut().unwrap();
+    breaker.slow_call_duration_ms = Some(100);
+    breaker.slow_call_rate_threshold = Some(80.0);
+    breaker.failure_rate_threshold = Some(50.0);
+    let manager = RedisManager::connect(options.resolve().unwrap())
+        .await
+        .unwrap();
+    manager.query::<()>(&set("k", "v")).await.unwrap();
+
+    proxy.delay(Duration::from_millis(80));
+    let mut breaker = manager.watch_breaker();
+    let mut slow_successes = 0;
+    let opened = tokio::time::timeout(Duration::from_secs(10), async {
+        while manager.breaker_state() != BreakerState::Open {
+            let start = Instant::now();
+            match manager.query::<Option<String>>(&get("k")).await {
+                Ok(v) => {
+                    assert_eq!(v.as_deref(), Some("v"));
+                    assert!(start.elapsed() >= Duration::from_millis(100));
+                    slow_successes += 1;
+                }
+                // Admission was refused: the circuit opened during this call.
+                Err(Error::Unavailable { .. }) => {}
+                Err(err) => panic!("a slow call failed instead of succeeding slowly: {err}"),
+            }
+        }
+    })
+    .await;
+    assert!(opened.is_ok(), "slow calls did not open the breaker");
+    // The health monitor's PINGs are slow calls too, so fewer than minimum-calls of ours suffice.
+    assert!(slow_successes >= 1);
+    let err = manager.query::<Option<String>>(&get("k")).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
+
+    proxy.pass();
+    tokio::time::timeout(
+        manager.config().breaker.open_duration + Duration::from_secs(3),
+        async {
+            loop {
+                let _ = manager.query::<Option<String>>(&get("k")).await;
+                if *breaker.borrow_and_update() == BreakerState::Closed {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        },
+    )
+    .await
+    .expect("fast probes close the breaker");
 }
 
 /// Calls against a hung path: none waits past its budget; the breaker opens; recovery follows.
