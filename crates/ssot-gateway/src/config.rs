@@ -23,6 +23,8 @@ pub const DEFAULT_INBOUND_BURST: u32 = 40;
 pub const DEFAULT_ABUSE_THRESHOLD: u32 = 20;
 /// Default budget to read request headers (slowloris).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default budget to read a publish request's body (slowloris on the body).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit of open WebSockets per process (the open-file cap is 20,000 here).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 19_500;
 /// Default time to drain sockets on shutdown.
@@ -60,6 +62,8 @@ pub struct GatewayOptions {
     pub abuse_threshold: Option<u32>,
     /// Milliseconds to read request headers.
     pub header_timeout_ms: Option<u64>,
+    /// Milliseconds to read a publish request's body; slower ones get 408.
+    pub body_timeout_ms: Option<u64>,
     /// Open WebSockets per process.
     pub max_connections: Option<usize>,
     /// Milliseconds to drain sockets on shutdown.
@@ -103,6 +107,8 @@ pub struct GatewayConfig {
     pub abuse_threshold: u32,
     /// Budget to read request headers.
     pub header_timeout: Duration,
+    /// Budget to read a publish request's body.
+    pub body_timeout: Duration,
     /// Open WebSockets per process.
     pub max_connections: usize,
     /// Time to drain sockets on shutdown.
@@ -257,6 +263,11 @@ impl GatewayOptions {
                 "gateway.header-timeout-ms",
                 self.header_timeout_ms,
                 DEFAULT_HEADER_TIMEOUT,
+            )?,
+            body_timeout: ms(
+                "gateway.body-timeout-ms",
+                self.body_timeout_ms,
+                DEFAULT_BODY_TIMEOUT,
             )?,
             max_connections: positive(
                 "gateway.max-connections",

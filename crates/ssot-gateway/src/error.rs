@@ -15,6 +15,8 @@ pub(crate) struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<Duration>,
+    /// The connection is closed after this answer (its request was not read to the end).
+    close: bool,
 }
 
 impl ApiError {
@@ -24,6 +26,23 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            close: false,
+        }
+    }
+
+    /// 408: the request body did not arrive within `budget`. The rest of the body may still
+    /// come, so the connection cannot be reused.
+    pub(crate) fn body_timeout(budget: Duration) -> Self {
+        ApiError {
+            close: true,
+            ..ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} ms",
+                    budget.as_millis()
+                ),
+            )
         }
     }
 
@@ -69,6 +88,7 @@ impl From<Error> for ApiError {
                     code: crate::protocol::codes::REDIS_UNAVAILABLE,
                     message: "Redis is unavailable; retry later".to_owned(),
                     retry_after: Some(err.retry_after().unwrap_or(Duration::from_secs(1))),
+                    close: false,
                 }
             }
             _ => {
@@ -95,6 +115,11 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

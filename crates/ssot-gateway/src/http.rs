@@ -261,13 +261,19 @@ async fn publish(
     let scope = UserScope::parse(&user)
         .map_err(|e| ApiError::bad_request("invalid_user_id", e.to_string()))?;
     let limit = shared.config.events.max_data_bytes + 1024;
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("body exceeds {limit} bytes"),
-        )
-    })?;
+    // The header timeout ends with the headers; a body trickled in byte by byte would hold
+    // the connection (and this task) for ever without its own budget.
+    let budget = shared.config.body_timeout;
+    let bytes = tokio::time::timeout(budget, to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::body_timeout(budget))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("body exceeds {limit} bytes"),
+            )
+        })?;
     let body: PublishBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_body",

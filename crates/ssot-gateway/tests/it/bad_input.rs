@@ -6,6 +6,8 @@ use futures_util::SinkExt;
 use redis_ssot::stores::tokens::{TokenConfig, Tokens};
 use ssot_gateway::GatewayOptions;
 use ssot_testkit::RedisServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -200,18 +202,23 @@ async fn bad_frames_get_their_own_answer_and_spare_others() {
 
     // The bystander still works and saw nothing.
     let mut publisher = Publisher::new(gw.addr);
+    bystander_is_served(&mut publisher, &mut bystander, &mut seen).await;
+}
+
+/// Publishes one event to the bystander: it arrives, alone, on its still open socket.
+async fn bystander_is_served(publisher: &mut Publisher, ws: &mut Ws, seen: &mut Received) {
+    let before = seen.events.len();
     let id = publisher
         .publish("bystander", "still-here", serde_json::json!({}))
         .await
         .unwrap();
     assert!(
-        read_until(&mut bystander, &mut seen, Duration::from_secs(2), |r| !r
-            .events
-            .is_empty())
+        read_until(ws, seen, Duration::from_secs(2), |r| r.events.len()
+            > before)
         .await
     );
-    assert_eq!(seen.events.len(), 1);
-    assert_eq!(seen.events[0].0, id);
+    assert_eq!(seen.events.len(), before + 1);
+    assert_eq!(seen.events[before].0, id);
     assert!(seen.errors.is_empty() && seen.close.is_none());
 }
 
@@ -307,4 +314,142 @@ async fn publish_api_errors() {
         saw_503,
         "publish answers 503 with Retry-After while Redis is down"
     );
+}
+
+/// permessage-deflate is never negotiated: the offer is ignored and the socket works
+/// uncompressed (see docs/protocol.md for why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permessage_deflate_is_not_negotiated() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let mut request = gw.ws_url().into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "Authorization",
+        format!("Bearer {}", token("zed", 60)).parse().unwrap(),
+    );
+    headers.insert(
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate; client_max_window_bits"
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 101);
+    assert!(
+        response.headers().get("sec-websocket-extensions").is_none(),
+        "no extension accepted: {:?}",
+        response.headers()
+    );
+    let mut got = Received::default();
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| !r
+            .statuses
+            .is_empty())
+        .await,
+        "the socket works uncompressed"
+    );
+}
+
+/// Reads what the server sends until it closes the connection; when that happened.
+async fn read_to_close(mut conn: TcpStream, within: Duration) -> (String, std::time::Instant) {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was not closed within {within:?}"
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        std::time::Instant::now(),
+    )
+}
+
+/// Slowloris: partial headers trickled in are cut off at the header timeout, a publish body
+/// trickled in gets 408 at the body timeout, and other clients notice nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(400);
+    let options = GatewayOptions {
+        header_timeout_ms: Some(timeout.as_millis() as u64),
+        body_timeout_ms: Some(timeout.as_millis() as u64),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager(&server.url()).await, options).await;
+    let (mut bystander, mut seen) = connect_ready(&gw.ws_url(), &token("bystander", 60)).await;
+
+    let started = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let mut conn = TcpStream::connect(gw.addr).await.unwrap();
+        conn.write_all(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(tokio::spawn(async move {
+            // One more header byte every 100 ms: never idle, never complete.
+            let (mut rd, mut wr) = conn.into_split();
+            let trickle = tokio::spawn(async move {
+                for b in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    .iter()
+                    .cycle()
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if wr.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut buf = [0u8; 256];
+            let read = tokio::time::timeout(Duration::from_secs(3), async {
+                while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+            trickle.abort();
+            assert!(read.is_ok(), "a slowloris connection was never closed");
+            std::time::Instant::now()
+        }));
+    }
+    // Meanwhile the bystander is served, and new sockets connect.
+    let mut publisher = Publisher::new(gw.addr);
+    bystander_is_served(&mut publisher, &mut bystander, &mut seen).await;
+    connect_ready(&gw.ws_url(), &token("newcomer", 60)).await;
+    for conn in slow {
+        let closed = conn.await.unwrap().duration_since(started);
+        assert!(
+            closed >= timeout && closed < timeout + Duration::from_millis(800),
+            "cut off after {closed:?}, the header timeout is {timeout:?}"
+        );
+    }
+
+    // A publish whose body trickles in: 408 at the body timeout, then the connection closes.
+    let mut conn = TcpStream::connect(gw.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/users/bystander/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SERVICE_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"event\":"
+    );
+    let sent = std::time::Instant::now();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let (answer, closed) = read_to_close(conn, Duration::from_secs(3)).await;
+    let took = closed.duration_since(sent);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"body_timeout\""), "{answer}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(800),
+        "408 after {took:?}, the body timeout is {timeout:?}"
+    );
+    // The bystander's socket is still open and served.
+    bystander_is_served(&mut publisher, &mut bystander, &mut seen).await;
 }

@@ -434,7 +434,10 @@ async fn resuming_beyond_retention_says_history_truncated() {
     let mut frames: Vec<(String, String)> = Vec::new();
     let mut live = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while live.as_ref().is_none_or(|id| frames.last().map(|f| &f.1) != Some(id)) {
+    while live
+        .as_ref()
+        .is_none_or(|id| frames.last().map(|f| &f.1) != Some(id))
+    {
         let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
             .expect("frames in time")
@@ -474,7 +477,10 @@ async fn resuming_beyond_retention_says_history_truncated() {
         .iter()
         .map(String::as_str)
         .collect();
-    assert_eq!(replayed, suffix, "the retained events, in order, to the newest");
+    assert_eq!(
+        replayed, suffix,
+        "the retained events, in order, to the newest"
+    );
     assert_eq!(replayed.len(), kept, "every retained event");
     assert_eq!(after, [live.unwrap().as_str()], "then live events");
     assert_eq!(

@@ -294,7 +294,12 @@ async fn survive(fault: Fault) {
             seen.statuses.iter().map(|(s, _)| s).collect::<Vec<_>>()
         );
     }
-    let worst_recovery = recovered.iter().flatten().max().copied().unwrap_or_default();
+    let worst_recovery = recovered
+        .iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or_default();
     // At the deadline, live delivery has kept up too: everything acknowledged until just
     // before it is there, on every socket, and publishing really went on meanwhile.
     tokio::time::sleep_until(deadline.into()).await;
