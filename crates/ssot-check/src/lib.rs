@@ -13,6 +13,12 @@
 //! - [`fix`]: edits, safe and unsafe fixes, `--diff`.
 //! - `output`: text, `--statistics`, JSON, SARIF 2.1.0, GitHub annotations.
 //!
+//! # Files that are not parsed
+//! A file is first screened for the words a violation needs (a banned package, the
+//! manager class, a legacy module); one without them is not parsed, which is most of
+//! the speed on large trees. So a syntax error is reported (and the file skipped) only
+//! in files that could contain a violation; `--no-prefilter` parses every file.
+//!
 //! [`run`] is what the `ssot` binary calls; [`run_in`] takes the working directory and
 //! output streams so tests drive the whole command.
 
@@ -76,8 +82,13 @@ pub struct CheckArgs {
     /// Print the changes fixes would make instead of writing them (exit 1 if there are any).
     #[arg(long)]
     pub diff: bool,
-    /// Parse every file, even those that cannot contain a violation (for measuring and debugging).
-    #[arg(long, hide = true)]
+    /// Parse every file, so that each syntax error is reported.
+    ///
+    /// By default a file that cannot contain a violation (it names no banned package,
+    /// manager class or legacy module) is not parsed, so a syntax error in it is not
+    /// reported. With this flag every Python and Rust file is parsed and each one that
+    /// does not parse is reported as skipped; the violations found are the same.
+    #[arg(long)]
     pub no_prefilter: bool,
     /// Write a commented starter `ssot.toml` into the first path (or the current directory).
     #[arg(long, exclusive = true)]

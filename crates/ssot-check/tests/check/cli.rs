@@ -2,7 +2,7 @@
 
 use ssot_check::ExitStatus;
 
-use crate::common::{Run, copy_project, edit, project, run, run_into_broken_pipe};
+use crate::common::{Run, copy_project, edit, long_help, project, run, run_into_broken_pipe};
 
 #[test]
 fn exit_codes_are_0_1_2() {
@@ -124,5 +124,51 @@ fn bad_exclude_glob_is_a_precise_error() {
         out.stderr.contains("`exclude[1]`: bad glob `build/{x`"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn syntax_errors_are_reported_where_a_violation_could_be_or_with_no_prefilter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    // No banned name: the prefilter passes over it without parsing.
+    std::fs::write(root.join("plain.py"), "def broken(:\n    pass\n").expect("write");
+    std::fs::write(root.join("plain.rs"), "fn broken( {\n").expect("write");
+    // Names `redis`: parsed, so its syntax error is reported.
+    std::fs::write(
+        root.join("client.py"),
+        "import redis\ndef broken(:\n    return redis.Redis()\n",
+    )
+    .expect("write");
+    let skipped = |out: &Run| -> Vec<String> {
+        let mut lines: Vec<String> = out
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning: skipped "))
+            .map(|l| l.split(':').next().unwrap_or_default().to_owned())
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    let screened = run(root, &[]);
+    assert_eq!(screened.status, ExitStatus::Clean, "{}", screened.stderr);
+    assert_eq!(skipped(&screened), ["client.py"], "{}", screened.stderr);
+
+    let parsed = run(root, &["--no-prefilter"]);
+    assert_eq!(parsed.status, ExitStatus::Clean, "{}", parsed.stderr);
+    assert_eq!(
+        skipped(&parsed),
+        ["client.py", "plain.py", "plain.rs"],
+        "{}",
+        parsed.stderr
+    );
+
+    // The trade-off is in `--help`.
+    let help = long_help();
+    assert!(help.contains("--no-prefilter"), "{help}");
+    assert!(
+        help.contains("so a syntax error in it is not reported"),
+        "{help}"
     );
 }

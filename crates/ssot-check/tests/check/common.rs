@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ssot_check::{CheckArgs, ExitStatus};
 
 #[derive(Parser)]
@@ -30,6 +30,11 @@ pub(crate) fn run(cwd: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8(out).expect("utf-8"),
         stderr: String::from_utf8(err).expect("utf-8"),
     }
+}
+
+/// The text of `ssot check --help`.
+pub(crate) fn long_help() -> String {
+    Cli::command().render_long_help().to_string()
 }
 
 /// Runs with stdout going to a closed pipe.

@@ -1,11 +1,45 @@
 //! `--fix`, `--unsafe-fixes` and `--diff` on the fixture project.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
 use ssot_check::ExitStatus;
 
 use crate::common::{copy_project, run};
 
-fn read(dir: &std::path::Path, path: &str) -> String {
+fn read(dir: &Path, path: &str) -> String {
     std::fs::read_to_string(dir.join(path)).expect("read")
+}
+
+/// Every file under `dir`, by path, with its contents.
+fn read_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("readdir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    files
+}
+
+/// Re-checks every file, parsing even those the prefilter would pass over, and asserts
+/// that only `scripts/broken.py` (broken in the fixture) fails to parse.
+fn assert_everything_parses(root: &Path) {
+    let after = run(root, &["--format", "json", "--no-prefilter"]);
+    let document: serde_json::Value = serde_json::from_str(&after.stdout).expect("json");
+    let skipped: Vec<&str> = document["skipped"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(skipped, ["scripts/broken.py"], "{}", after.stderr);
 }
 
 #[test]
@@ -24,13 +58,9 @@ fn safe_fixes_apply_parse_and_are_idempotent() {
     insta::assert_snapshot!("fix_worker", read(root, "crates/worker/src/lib.rs"));
 
     // The result parses and no SSOT002 is left.
+    assert_everything_parses(root);
     let after = run(root, &["--format", "json"]);
     let document: serde_json::Value = serde_json::from_str(&after.stdout).expect("json");
-    assert_eq!(
-        document["skipped"].as_array().map(Vec::len),
-        Some(1),
-        "only scripts/broken.py is skipped"
-    );
     assert!(!after.stdout.contains("SSOT002"));
     assert_eq!(document["summary"]["violations"], 24);
 
@@ -80,7 +110,21 @@ fn unsafe_fixes_use_the_accessor() {
         ],
     );
     insta::assert_snapshot!("diff_unsafe", out.stdout);
+    let before = read_tree(root);
+    let listed = run(root, &["--format", "json"]);
+    let document: serde_json::Value = serde_json::from_str(&listed.stdout).expect("json");
+    let with_violations: BTreeSet<PathBuf> = document["violations"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| root.join(v["path"].as_str().expect("path")))
+        .collect();
     let fixed = run(root, &["--fix", "--unsafe-fixes"]);
+    assert!(
+        !fixed.stderr.contains("would not parse"),
+        "{}",
+        fixed.stderr
+    );
     // planner.py already binds `redis_manager` (to the module), so the accessor import
     // would clash: those two constructions are left for a person.
     let left: Vec<&str> = fixed
@@ -98,6 +142,20 @@ fn unsafe_fixes_use_the_accessor() {
         run(root, &["--format", "json"]).status,
         ExitStatus::Violations
     );
+
+    // Every fixed file still parses, and a second run changes nothing.
+    let after = read_tree(root);
+    let changed: BTreeSet<PathBuf> = after
+        .iter()
+        .filter(|(p, text)| before.get(*p) != Some(text))
+        .map(|(p, _)| p.clone())
+        .collect();
+    // Each file with a violation has at least one fix that applies (planner.py its SSOT002).
+    assert_eq!(changed, with_violations);
+    assert_everything_parses(root);
+    let second = run(root, &["--fix", "--unsafe-fixes"]);
+    assert!(!second.stdout.contains("Fixed"), "{}", second.stdout);
+    assert_eq!(read_tree(root), after);
 }
 
 #[test]
