@@ -169,19 +169,30 @@ async fn token_expiry_and_revocation_close_the_socket() {
     let manager = manager(&server.url()).await;
     let gw = TestGateway::start(manager.clone()).await;
 
-    let mut ws = connect(&gw.ws_url(), &token("erin", 2), None)
-        .await
-        .unwrap();
+    // Closed with 4401 no earlier than `exp` and within a second after it.
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let exp = unix_now().floor() as u64 + 2;
+    let expiring = token_with(serde_json::json!({"sub": "erin", "exp": exp, "jti": "expiring-1"}));
+    let mut ws = connect(&gw.ws_url(), &expiring, None).await.unwrap();
     let mut got = Received::default();
-    let start = std::time::Instant::now();
     assert!(
-        read_until(&mut ws, &mut got, Duration::from_secs(5), |r| r
+        read_until(&mut ws, &mut got, Duration::from_secs(4), |r| r
             .close
             .is_some())
         .await
     );
+    let closed_at = unix_now();
     assert_eq!(got.close, Some(4401), "expired token closes with 4401");
-    assert!(start.elapsed() < Duration::from_secs(4));
+    let after_exp = closed_at - exp as f64;
+    assert!(
+        (-0.05..1.0).contains(&after_exp),
+        "closed {after_exp:.3} s after exp; must be within [0, 1)"
+    );
 
     let jti = "revoke-me-1";
     let revocable =
