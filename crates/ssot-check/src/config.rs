@@ -33,7 +33,8 @@ accessor = "app.redis_manager:redis_manager"
 # The same for Rust files (a Rust expression), e.g. "redis_ssot::manager()".
 # rust-accessor = "redis_ssot::manager()"
 
-# More names that build clients (SSOT001), dotted or Rust paths; "pkg.*" bans a whole module.
+# More names that build clients (SSOT001), dotted or Rust paths; "pkg.*" bans every call
+# below a module except its exception classes (names ending in Error or Exception).
 extra-banned = []
 
 # Globs never checked.
