@@ -42,7 +42,16 @@ pub enum TokenError {
     /// Not a JWT, or its parts do not decode.
     #[error("malformed token")]
     Malformed,
-    /// The algorithm is not on the allowlist (`none`, or HS/RS confusion).
+    /// Unsigned: the header's `alg` is `none` (in any case).
+    #[error("unsigned token (alg none)")]
+    Unsigned,
+    /// The header names an algorithm of the other family than the configured key: an HMAC
+    /// token where a public key is configured (the RS256 public key used as an HS256
+    /// secret), or a public-key token where a shared secret is configured.
+    #[error("algorithm family does not match the configured key (key confusion)")]
+    KeyConfusion,
+    /// Another algorithm of the configured family (HS512 where HS256 is configured, RS256
+    /// where EdDSA is), or an unknown one.
     #[error("algorithm not allowed")]
     Algorithm,
     /// The signature does not verify.
@@ -420,9 +429,9 @@ enum Audience {
 ///
 /// ## Behavior
 /// - Exactly one algorithm is accepted, the configured one (HS256 by default, or RS256 /
-///   EdDSA). The header's `alg` is read before anything else: `none`, another family (an
-///   RS256 public key used as an HS256 secret) or any other algorithm is
-///   [`TokenError::Algorithm`].
+///   EdDSA). The header's `alg` is read before anything else: `none` is
+///   [`TokenError::Unsigned`], the other family (an RS256 public key used as an HS256
+///   secret) [`TokenError::KeyConfusion`], any other algorithm [`TokenError::Algorithm`].
 /// - `exp` and `sub` are required, `nbf` is checked when present, both with the leeway
 ///   (default 5 s); `aud` / `iss` are required and checked when configured. `sub` must be a
 ///   valid [`UserId`] and `jti`, when present, a valid name; otherwise
@@ -572,8 +581,16 @@ impl Tokens {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        if header_alg(token)? != self.inner.config.algorithm.as_str() {
-            return Err(TokenError::Algorithm);
+        let alg = header_alg(token)?;
+        let configured = self.inner.config.algorithm;
+        if alg != configured.as_str() {
+            return Err(if alg.eq_ignore_ascii_case("none") {
+                TokenError::Unsigned
+            } else if alg.starts_with("HS") != (configured == TokenAlgorithm::HS256) {
+                TokenError::KeyConfusion
+            } else {
+                TokenError::Algorithm
+            });
         }
         let data = jsonwebtoken::decode::<WireClaims>(
             token,
@@ -798,4 +815,68 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(n: u64) -> Claims {
+        Claims {
+            sub: UserId::new(&format!("u{n}")).unwrap(),
+            exp: unix_now() + 600,
+            nbf: None,
+            iat: None,
+            jti: None,
+            aud: Vec::new(),
+            iss: None,
+        }
+    }
+
+    #[test]
+    fn verified_cache_is_bounded_in_size() {
+        let mut cache = VerifiedCache::new(100, Duration::from_secs(60));
+        for n in 0..1_000 {
+            cache.insert(&format!("token-{n}"), claims(n));
+            assert!(cache.young.len() + cache.old.len() <= 100);
+        }
+        let now = unix_now();
+        // The newest half is kept; the oldest entries are gone.
+        assert!(cache.get("token-999", now).is_some());
+        assert!(cache.get("token-0", now).is_none());
+        // A hit in the older generation survives the next turnover.
+        let kept = (900..1_000)
+            .map(|n| format!("token-{n}"))
+            .find(|t| cache.old.contains_key(t))
+            .expect("an entry in the older generation");
+        assert!(cache.get(&kept, now).is_some());
+        for n in 1_000..1_049 {
+            cache.insert(&format!("token-{n}"), claims(n));
+        }
+        assert!(cache.get(&kept, now).is_some());
+    }
+
+    #[test]
+    fn verified_cache_entries_expire_by_age_and_by_exp() {
+        let mut cache = VerifiedCache::new(10, Duration::from_millis(30));
+        cache.insert("young", claims(1));
+        let now = unix_now();
+        assert!(cache.get("young", now).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get("young", now).is_none(), "kept past the cache ttl");
+
+        let mut cache = VerifiedCache::new(10, Duration::from_secs(60));
+        let mut expiring = claims(2);
+        expiring.exp = now + 1;
+        cache.insert("expiring", expiring);
+        assert!(cache.get("expiring", now).is_some());
+        assert!(cache.get("expiring", now + 2).is_none(), "kept past the token's exp");
+    }
+
+    #[test]
+    fn a_zero_sized_cache_keeps_nothing() {
+        let mut cache = VerifiedCache::new(0, Duration::from_secs(60));
+        cache.insert("t", claims(1));
+        assert!(cache.get("t", unix_now()).is_none());
+    }
 }

@@ -99,6 +99,53 @@ async fn retention_is_reported_not_silent(manager: RedisManager) {
     assert!(!replay.truncated && replay.events.is_empty());
 }
 
+async fn retention_by_age_trims_old_events_and_expires_idle_logs(manager: RedisManager) {
+    let max_age = Duration::from_millis(300);
+    let config = EventsConfig {
+        max_age,
+        ..EventsConfig::default()
+    };
+    let events = Events::with_config(manager.clone(), config);
+    let user = UserScope::parse("aged").unwrap();
+    let first = events.append(&user, "e", &raw("0".into())).await.unwrap();
+    for n in 1..250 {
+        events
+            .append(&user, "e", &raw(n.to_string()))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+    let fresh = events.append(&user, "e", &raw("\"new\"".into())).await.unwrap();
+    // Trimming is approximate (whole stream nodes of ~100 entries), but old ones go.
+    let kept = events.replay_after(&user, EventId::ZERO, 1000).await.unwrap();
+    assert!(
+        kept.events.len() <= 151,
+        "{} of 251 events kept after max-age",
+        kept.events.len()
+    );
+    assert_eq!(kept.events.last().map(|e| e.id), Some(fresh));
+    let replay = events.replay_after(&user, first, 1000).await.unwrap();
+    assert!(replay.truncated, "resuming from an aged-out id must say so");
+    let replay = events.replay_after(&user, fresh, 1000).await.unwrap();
+    assert!(!replay.truncated && replay.events.is_empty());
+
+    // An idle log expires after twice max-age; resuming from before then says so too.
+    let key = "ssot:{u:aged}:events";
+    let exists = || async {
+        manager
+            .query::<i64>(redis_ssot::redis::cmd("EXISTS").arg(key))
+            .await
+            .unwrap()
+    };
+    assert_eq!(exists().await, 1);
+    eventually(max_age * 2 + Duration::from_secs(2), "the idle log expires", || async {
+        exists().await == 0
+    })
+    .await;
+    let replay = events.replay_after(&user, fresh, 1000).await.unwrap();
+    assert!(replay.truncated && replay.events.is_empty());
+}
+
 async fn live_events_reach_only_their_user(manager: RedisManager) {
     let events = Events::new(manager);
     let alice = UserScope::parse("alice-live").unwrap();
@@ -200,6 +247,7 @@ async fn append_once_deduplicates_per_group_and_sequence(manager: RedisManager) 
 async fn events_suite(manager: RedisManager) {
     concurrent_appends_replay_in_order(manager.clone()).await;
     retention_is_reported_not_silent(manager.clone()).await;
+    retention_by_age_trims_old_events_and_expires_idle_logs(manager.clone()).await;
     live_events_reach_only_their_user(manager.clone()).await;
     append_once_deduplicates_per_group_and_sequence(manager.clone()).await;
     bad_input_is_rejected(manager).await;

@@ -424,7 +424,7 @@ async fn token_rejections(manager: &RedisManager) {
     let payload = b64(claims.to_string().as_bytes());
     for header in [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"None"}"#] {
         let unsigned = format!("{}.{payload}.", b64(header.as_bytes()));
-        rejects(&tokens, &unsigned, TokenError::Algorithm).await;
+        rejects(&tokens, &unsigned, TokenError::Unsigned).await;
     }
     // Another algorithm of the same family is not on the allowlist either.
     let hs512 = sign(
@@ -441,12 +441,12 @@ async fn token_rejections(manager: &RedisManager) {
         &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
         &claims,
     );
-    rejects(&rs_tokens, &confused, TokenError::Algorithm).await;
+    rejects(&rs_tokens, &confused, TokenError::KeyConfusion).await;
     let rsa_key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap();
     let rs_good = sign(Algorithm::RS256, &rsa_key, &good_claims("erin"));
     assert_eq!(accepts(&rs_tokens, &rs_good).await, "erin");
     // ...and an RS256 token is not accepted where HS256 is configured.
-    rejects(&tokens, &rs_good, TokenError::Algorithm).await;
+    rejects(&tokens, &rs_good, TokenError::KeyConfusion).await;
 
     // EdDSA by configuration.
     let ed_tokens = tokens_for_chat(manager, TokenConfig::eddsa_pem(ED_PUBLIC)).await;
@@ -519,6 +519,13 @@ async fn token_rejections(manager: &RedisManager) {
     let jti = verified.jti.clone().unwrap();
     tokens.revoke(&jti, verified.exp).await.unwrap();
     rejects(&tokens, &good, TokenError::Revoked).await;
+    // The marker lives until the token could no longer pass: exp plus the 5 s leeway.
+    let ttl: i64 = manager
+        .query(redis::cmd("TTL").arg(format!("ssot:revoked:{jti}")))
+        .await
+        .unwrap();
+    let until = (verified.exp + 5).saturating_sub(unix_now()) as i64;
+    assert!((until - 2..=until).contains(&ttl), "TTL {ttl}, expected about {until}");
     // A fresh instance without local knowledge asks Redis.
     let fresh = Tokens::new(manager.clone(), hs_config()).await.unwrap();
     rejects(&fresh, &good, TokenError::Revoked).await;
