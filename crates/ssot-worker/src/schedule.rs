@@ -11,9 +11,11 @@
 //!   lease has run out before the next tick starts (`lease < every`).
 //! - The job gets the lock's fencing token, which strictly increases from tick to tick, and
 //!   is cut off when the lease ends.
-//! - [`Heartbeat`] is the built-in job: it records `(tick, token, worker)` in
-//!   `ssot:{schedule:<name>}:runs` (a stream, read with [`Heartbeat::runs`]) and refuses a
-//!   token not greater than the last recorded one — fencing as the protected resource does it.
+//! - [`Heartbeat`] is the built-in job: it appends every run it is handed, `(tick, token,
+//!   worker)`, to `ssot:{schedule:<name>}:runs` (a stream, read with [`Heartbeat::runs`]) and
+//!   refuses a token not greater than the last accepted one — fencing as the protected
+//!   resource does it. A refused run is recorded too, marked, so a stale lock holder or a tick
+//!   run twice shows in the record, not only in a log line.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -57,18 +59,23 @@ pub trait ScheduledJob: Send + Sync + 'static {
     fn run<'a>(&'a self, tick: &'a Tick) -> ScheduledFuture<'a>;
 }
 
-/// Records a run if its token is newer than the last. KEYS[1] runs stream, KEYS[2] last-run
-/// hash; ARGV tick, token, worker, max len. Returns `{1, token}` or `{0, last token}`.
+/// Records a run, accepted if its token is newer than the last accepted one. KEYS[1] runs
+/// stream, KEYS[2] last-run hash; ARGV tick, token, worker, max len. Returns `{1, token}` or
+/// `{0, last accepted token}`.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local last = redis.call('HGET', KEYS[2], 'token')
-if last and tonumber(last) >= tonumber(ARGV[2]) then
-  return {0, last}
+local accepted = (not last) or tonumber(last) < tonumber(ARGV[2])
+if accepted then
+  redis.call('HSET', KEYS[2], 'tick', ARGV[1], 'token', ARGV[2], 'worker', ARGV[3])
 end
-redis.call('HSET', KEYS[2], 'tick', ARGV[1], 'token', ARGV[2], 'worker', ARGV[3])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'tick', ARGV[1], 'token', ARGV[2], 'worker', ARGV[3])
-return {1, ARGV[2]}
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'tick', ARGV[1], 'token', ARGV[2],
+  'worker', ARGV[3], 'refused', accepted and '0' or '1')
+if accepted then
+  return {1, ARGV[2]}
+end
+return {0, last}
 ",
     )
 });
@@ -82,6 +89,9 @@ pub struct HeartbeatRun {
     pub token: u64,
     /// The worker that ran it.
     pub worker: String,
+    /// True when its token was not greater than the last accepted one: the run was refused
+    /// and changed nothing.
+    pub refused: bool,
 }
 
 /// The built-in periodic job: records each run, fenced, so operators and tests can see them.
@@ -104,7 +114,7 @@ impl Heartbeat {
         Ok((format!("{base}:runs"), format!("{base}:last")))
     }
 
-    /// Up to `count` recorded runs of the job `name`, oldest first.
+    /// Up to `count` recorded runs of the job `name`, refused ones included, oldest first.
     pub async fn runs(&self, name: &str, count: usize) -> redis_ssot::Result<Vec<HeartbeatRun>> {
         let (runs, _) = Heartbeat::keys(name)?;
         let entries: Vec<(String, Vec<(String, String)>)> = self
@@ -132,6 +142,7 @@ impl Heartbeat {
                     tick: field("tick").parse().unwrap_or(0),
                     token: field("token").parse().unwrap_or(0),
                     worker: field("worker"),
+                    refused: field("refused") == "1",
                 }
             })
             .collect())

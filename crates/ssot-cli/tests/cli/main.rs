@@ -5,3 +5,4 @@ mod doctor;
 mod pipeline;
 mod serve;
 mod support;
+mod worker;

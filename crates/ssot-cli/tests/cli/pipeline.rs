@@ -2,7 +2,6 @@
 //! mid-run; the same message id sent twice across a reconnect.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,51 +11,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::*;
-
-/// A running `ssot worker`; killed on drop.
-struct WorkerProcess(Child);
-
-impl WorkerProcess {
-    fn start(redis_url: &str, config: &std::path::Path) -> WorkerProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_ssot"))
-            .args([
-                "--config",
-                config.to_str().unwrap(),
-                "worker",
-                "--redis",
-                redis_url,
-            ])
-            .env("SSOT_LOG", "warn")
-            .env("SSOT_REDIS_HEALTH_INTERVAL_MS", "100")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ssot worker starts");
-        WorkerProcess(child)
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use crate::worker::{WorkerProcess, config_file};
 
 fn worker_config(step_ms: u64) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        file.path(),
-        format!(
-            "[worker]\nagent = \"demo\"\ndemo-step-ms = {step_ms}\nagent-timeout-ms = 1000\nreclaim-idle-ms = 2000\nconcurrency = 16\n"
-        ),
-    )
-    .unwrap();
-    file
+    config_file(&format!(
+        "[worker]\nagent = \"demo\"\ndemo-step-ms = {step_ms}\nagent-timeout-ms = 1000\nreclaim-idle-ms = 2000\nconcurrency = 16\n"
+    ))
 }
 
 /// The events of one run of the demo agent, in order.
@@ -71,20 +31,20 @@ const DEMO_RUN: [&str; 6] = [
 
 /// One agent event as a socket received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Ev {
+pub(crate) struct Ev {
     /// The stream id (`<ms>-<seq>`).
-    id: String,
-    seq: u64,
-    name: String,
-    message_id: String,
+    pub(crate) id: String,
+    pub(crate) seq: u64,
+    pub(crate) name: String,
+    pub(crate) message_id: String,
 }
 
 /// What one socket saw: acks by message id, and agent events in arrival order.
 #[derive(Default, Debug)]
-struct Seen {
+pub(crate) struct Seen {
     acks: Vec<(String, String)>,
     /// (job, event) in the order received.
-    events: Vec<(String, Ev)>,
+    pub(crate) events: Vec<(String, Ev)>,
     closed: bool,
 }
 
@@ -205,7 +165,7 @@ fn stream_id(id: &str) -> (u64, u64) {
 /// increasing order; each run exactly the demo run with sequence numbers 1..=6 and one
 /// message id; exactly one run for each of `expected_messages` and none for another.
 /// Returns the job of each message.
-fn assert_complete_runs(
+pub(crate) fn assert_complete_runs(
     who: &str,
     sockets: &[&Seen],
     expected_messages: &[String],
@@ -333,7 +293,10 @@ async fn fifty_users_twenty_messages_two_gateways_two_workers() {
         let mut want: Vec<&str> = expected[user].iter().map(String::as_str).collect();
         want.sort_unstable();
         assert_eq!(acked, want, "{user}: exactly one ack per message");
-        assert!(b.acks.is_empty(), "{user}: acks go to the sending socket only");
+        assert!(
+            b.acks.is_empty(),
+            "{user}: acks go to the sending socket only"
+        );
         assert_same_on_every_socket(user, &[&a, &b], &a, &expected[user]);
     }
 }
@@ -386,7 +349,11 @@ async fn worker_killed_mid_run_and_duplicate_message_ids() {
 
     // The same message id again, from a fresh socket: acknowledged with the same job, no new run.
     let (user, seen) = &sockets[0];
-    let first_job = seen.lock().unwrap().acked_job(&format!("{user}-m0")).unwrap();
+    let first_job = seen
+        .lock()
+        .unwrap()
+        .acked_job(&format!("{user}-m0"))
+        .unwrap();
     let (mut sink, again) = open(&gateway.ws_url(), &token(user)).await;
     say(
         &mut sink,
@@ -394,9 +361,12 @@ async fn worker_killed_mid_run_and_duplicate_message_ids() {
         "count the words in this sentence please",
     )
     .await;
-    wait_for(&again, Duration::from_secs(5), "ack of the repeated id", |s| {
-        !s.acks.is_empty()
-    })
+    wait_for(
+        &again,
+        Duration::from_secs(5),
+        "ack of the repeated id",
+        |s| !s.acks.is_empty(),
+    )
     .await;
     assert_eq!(again.lock().unwrap().acks[0].1, first_job, "the same job");
     tokio::time::sleep(Duration::from_millis(1000)).await;
