@@ -149,8 +149,8 @@ where
         if live.is_some() && self.delivered.is_none() {
             self.fix_floor().await;
         }
-        let ok_now = *redis_ok.borrow_and_update() && self.catch_up().await;
-        if let Err(end) = self.tell_status(ok_now).await {
+        let ok_now = *redis_ok.borrow_and_update();
+        if let Err(end) = self.resync(ok_now).await {
             return end;
         }
 
@@ -197,8 +197,7 @@ where
                         }
                         self.needs_catch_up = true;
                     }
-                    let ok = ok && self.catch_up().await;
-                    if let Err(end) = self.tell_status(ok).await { return end }
+                    if let Err(end) = self.resync(ok).await { return end }
                 }
                 event = next_live(&mut live) => {
                     match event {
@@ -206,7 +205,10 @@ where
                             // Older events may be missing: read them (this one included)
                             // from the stream first; if that fails, the next catch-up will.
                             let _ = event;
-                            let ok = self.catch_up().await;
+                            let ok = match self.catch_up().await {
+                                Ok(ok) => ok,
+                                Err(end) => return end,
+                            };
                             if let Err(end) = self.tell_status(ok && *shared.redis_ok.borrow()).await { return end }
                         }
                         Some(LiveEvent::Event(frame)) => {
@@ -225,8 +227,8 @@ where
                         }
                         Some(LiveEvent::Gap) => {
                             self.needs_catch_up = true;
-                            let ok = *shared.redis_ok.borrow() && self.catch_up().await;
-                            if let Err(end) = self.tell_status(ok).await { return end }
+                            let redis_ok = *shared.redis_ok.borrow();
+                            if let Err(end) = self.resync(redis_ok).await { return end }
                         }
                         None => return End::Close(CloseCode::Restart),
                     }
@@ -236,8 +238,8 @@ where
                     if live.is_none() {
                         live = shared.events.subscribe(&self.scope).await.ok();
                     }
-                    let ok = *shared.redis_ok.borrow() && live.is_some() && self.catch_up().await;
-                    if let Err(end) = self.tell_status(ok).await { return end }
+                    let redis_ok = *shared.redis_ok.borrow() && live.is_some();
+                    if let Err(end) = self.resync(redis_ok).await { return end }
                 }
                 inbound = self.socket.next() => {
                     match inbound {
@@ -283,24 +285,35 @@ where
         }
     }
 
-    /// Replays everything after the last delivered event. False when Redis failed.
+    /// Catches up when `redis_ok` (Redis is usable), then tells the client whether it is
+    /// caught up (`ok`) or not (`degraded`).
+    fn resync(&mut self, redis_ok: bool) -> BoxFuture<'_, Result<(), End>> {
+        Box::pin(async move {
+            let ok = redis_ok && self.catch_up().await?;
+            self.tell_status(ok).await
+        })
+    }
+
+    /// Replays everything after the last delivered event. `Ok(false)` when Redis failed (the
+    /// next catch-up retries); `Err` when the client failed: one that does not take the
+    /// replay in time is a slow consumer like any other, closed with 4000 to resume later.
     ///
     /// Boxed, like the other rare paths ([`Conn::inbound`], [`Conn::revoked`]): an async fn's
     /// state is as large as its largest await, and an idle socket should not carry the
     /// space of a replay or a script call it is not running.
-    fn catch_up(&mut self) -> BoxFuture<'_, bool> {
+    fn catch_up(&mut self) -> BoxFuture<'_, Result<bool, End>> {
         Box::pin(self.catch_up_now())
     }
 
-    async fn catch_up_now(&mut self) -> bool {
+    async fn catch_up_now(&mut self) -> Result<bool, End> {
         if !self.needs_catch_up {
-            return true;
+            return Ok(true);
         }
         let Some(mut cursor) = self.delivered.or(self.floor) else {
             // Nothing delivered and no floor yet: start from the newest event now.
             self.fix_floor().await;
             self.needs_catch_up = self.floor.is_none();
-            return !self.needs_catch_up;
+            return Ok(!self.needs_catch_up);
         };
         let mut told_truncated = false;
         loop {
@@ -313,7 +326,7 @@ where
                 Ok(page) => page,
                 Err(err) => {
                     tracing::debug!(cause = %err, "replay failed; will retry");
-                    return false;
+                    return Ok(false);
                 }
             };
             if page.truncated && !told_truncated {
@@ -325,21 +338,17 @@ where
                     ),
                     None,
                 );
-                if self.send(frame.into()).await.is_err() {
-                    return false;
-                }
+                self.send(frame.into()).await?;
             }
             let full = page.events.len() == REPLAY_PAGE;
             for event in &page.events {
                 cursor = event.id;
                 self.shared.metrics.replayed.increment(1);
-                if self.deliver(event).await.is_err() {
-                    return false;
-                }
+                self.deliver(event).await?;
             }
             if !full {
                 self.needs_catch_up = false;
-                return true;
+                return Ok(true);
             }
         }
     }
@@ -436,8 +445,8 @@ where
                 Ok(after) => {
                     self.delivered = Some(after);
                     self.needs_catch_up = true;
-                    let ok = *self.shared.redis_ok.borrow() && self.catch_up().await;
-                    self.tell_status(ok).await
+                    let redis_ok = *self.shared.redis_ok.borrow();
+                    self.resync(redis_ok).await
                 }
                 Err(err) => {
                     let frame =

@@ -317,16 +317,7 @@ async fn slow_consumer_is_closed_with_4000_and_resumes_without_loss() {
     let (mut ws, mut got) = connect_ready(&gw.ws_url(), &token).await;
     // ~24 MB while the client does not read: more than loopback socket buffers hold.
     let mut publisher = Publisher::new(gw.addr);
-    let blob = "x".repeat(60 * 1024);
-    let mut published = Vec::new();
-    for n in 0..400 {
-        published.push(
-            publisher
-                .publish("slow", "big", serde_json::json!({"n": n, "blob": blob}))
-                .await
-                .unwrap(),
-        );
-    }
+    let published = publish_big(&mut publisher, "slow", 400, 60 * 1024).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Reading again: what was sent, then the reconnect code.
     assert!(
@@ -338,25 +329,7 @@ async fn slow_consumer_is_closed_with_4000_and_resumes_without_loss() {
     assert_eq!(got.close, Some(4000), "slow consumer close code");
     assert!(got.events.len() < 400, "it was really cut off");
     let last = got.events.last().map(|(id, _)| id.clone());
-    let mut ws = connect(&gw.ws_url(), &token, last.as_deref())
-        .await
-        .unwrap();
-    let mut rest = Received::default();
-    let want = 400 - got.events.len();
-    assert!(
-        read_until(&mut ws, &mut rest, Duration::from_secs(10), |r| r
-            .events
-            .len()
-            >= want)
-        .await
-    );
-    let ids: Vec<String> = got
-        .events
-        .iter()
-        .chain(&rest.events)
-        .map(|(id, _)| id.clone())
-        .collect();
-    assert_eq!(ids, published, "resumed without loss or duplicates");
+    resume_rest(&gw, &token, last.as_deref(), got, &published).await;
 }
 
 /// The same delivery on a 3-master Redis Cluster, with two gateways sharing it.
@@ -499,4 +472,94 @@ async fn resuming_beyond_retention_says_history_truncated() {
         1,
         "announced once"
     );
+}
+
+/// A client that does not read while a large replay is pending is a slow consumer like any
+/// other: closed with 4000 (not left open and told `degraded`), then it resumes losslessly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_during_replay_is_closed_with_4000_and_resumes() {
+    let server = RedisServer::start();
+    let options = ssot_gateway::GatewayOptions {
+        slow_consumer_timeout_ms: Some(1000),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager(&server.url()).await, options).await;
+    let token = token("slow-replay", 600);
+    let mut publisher = Publisher::new(gw.addr);
+    let start = publisher
+        .publish("slow-replay", "start", serde_json::json!({}))
+        .await
+        .unwrap();
+    // ~19 MB to replay: more than loopback socket buffers hold.
+    let published = publish_big(&mut publisher, "slow-replay", 600, 32 * 1024).await;
+    let mut ws = connect(&gw.ws_url(), &token, Some(&start)).await.unwrap();
+    // Not reading for twice the slow-consumer timeout, then reading everything.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut got = Received::default();
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(10), |r| r
+            .close
+            .is_some())
+        .await,
+        "closed"
+    );
+    assert_eq!(got.close, Some(4000), "slow consumer close code");
+    assert!(
+        !got.statuses.iter().any(|s| s == "degraded"),
+        "a slow client is not a Redis outage: {:?}",
+        got.statuses
+    );
+    assert!(got.events.len() < 600, "it was really cut off");
+    let last = got.events.last().map_or(start, |(id, _)| id.clone());
+    resume_rest(&gw, &token, Some(&last), got, &published).await;
+}
+
+/// Publishes `count` events of about `bytes` each to `user`; their ids.
+async fn publish_big(
+    publisher: &mut Publisher,
+    user: &str,
+    count: usize,
+    bytes: usize,
+) -> Vec<String> {
+    let blob = "x".repeat(bytes);
+    let mut published = Vec::new();
+    for n in 0..count {
+        published.push(
+            publisher
+                .publish(user, "big", serde_json::json!({"n": n, "blob": blob}))
+                .await
+                .unwrap(),
+        );
+    }
+    published
+}
+
+/// Reconnects after `last` and checks that what the cut-off socket got, followed by what the
+/// new one gets, is exactly `published`, and that the new socket says `ok`.
+async fn resume_rest(
+    gw: &TestGateway,
+    token: &str,
+    last: Option<&str>,
+    got: Received,
+    published: &[String],
+) {
+    let mut ws = connect(&gw.ws_url(), token, last).await.unwrap();
+    let mut rest = Received::default();
+    let want = published.len() - got.events.len();
+    assert!(
+        read_until(&mut ws, &mut rest, Duration::from_secs(10), |r| r
+            .events
+            .len()
+            >= want
+            && !r.statuses.is_empty())
+        .await
+    );
+    assert_eq!(rest.statuses, ["ok"]);
+    let ids: Vec<String> = got
+        .events
+        .iter()
+        .chain(&rest.events)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(ids, published, "resumed without loss or duplicates");
 }
