@@ -537,7 +537,10 @@ fn parse_topology(raw: &str) -> Result<Topology> {
     if raw.is_empty() {
         return Err(Error::config(KEY, "is empty"));
     }
-    for (prefix, scheme) in [("redis+cluster://", "redis"), ("rediss+cluster://", "rediss")] {
+    for (prefix, scheme) in [
+        ("redis+cluster://", "redis"),
+        ("rediss+cluster://", "rediss"),
+    ] {
         if let Some(rest) = raw.strip_prefix(prefix) {
             let nodes = rest
                 .split(',')

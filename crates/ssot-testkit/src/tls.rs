@@ -19,20 +19,50 @@ pub(crate) fn make_certificates(dir: &Path) {
         crate::server::on_path("openssl"),
         "ssot-testkit: openssl not found on PATH; install it: apt-get install -y openssl"
     );
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     openssl(
         dir,
-        &[&["req", "-x509"][..], &ec, &[
-            "-keyout", CA_KEY, "-out", CA_CERT, "-days", "2", "-subj", "/CN=ssot-testkit CA",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        ]]
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                CA_KEY,
+                "-out",
+                CA_CERT,
+                "-days",
+                "2",
+                "-subj",
+                "/CN=ssot-testkit CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
         .concat(),
     );
     openssl(
         dir,
-        &[&["req"][..], &ec, &["-keyout", SERVER_KEY, "-out", "tls-server.csr", "-subj", "/CN=localhost"]]
-            .concat(),
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                SERVER_KEY,
+                "-out",
+                "tls-server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
     );
     std::fs::write(
         dir.join("tls-server.ext"),
@@ -45,8 +75,21 @@ pub(crate) fn make_certificates(dir: &Path) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "tls-server.csr", "-CA", CA_CERT, "-CAkey", CA_KEY,
-            "-CAcreateserial", "-out", SERVER_CERT, "-days", "2", "-extfile", "tls-server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "tls-server.csr",
+            "-CA",
+            CA_CERT,
+            "-CAkey",
+            CA_KEY,
+            "-CAcreateserial",
+            "-out",
+            SERVER_CERT,
+            "-days",
+            "2",
+            "-extfile",
+            "tls-server.ext",
         ],
     );
 }

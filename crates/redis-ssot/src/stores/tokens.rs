@@ -870,7 +870,10 @@ mod tests {
         expiring.exp = now + 1;
         cache.insert("expiring", expiring);
         assert!(cache.get("expiring", now).is_some());
-        assert!(cache.get("expiring", now + 2).is_none(), "kept past the token's exp");
+        assert!(
+            cache.get("expiring", now + 2).is_none(),
+            "kept past the token's exp"
+        );
     }
 
     #[test]

@@ -304,7 +304,10 @@ async fn slow_calls_open_the_breaker_and_fast_probes_close_it() {
     assert!(opened.is_ok(), "slow calls did not open the breaker");
     // The health monitor's PINGs are slow calls too, so fewer than minimum-calls of ours suffice.
     assert!(slow_successes >= 1);
-    let err = manager.query::<Option<String>>(&get("k")).await.unwrap_err();
+    let err = manager
+        .query::<Option<String>>(&get("k"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");
 
     proxy.pass();

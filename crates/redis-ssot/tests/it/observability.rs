@@ -116,7 +116,11 @@ async fn health_monitor_exports_metrics_and_logs_each_transition() {
         "{text}"
     );
     let during = logs.text();
-    for line in ["redis connection down", "redis unhealthy", "circuit breaker transition"] {
+    for line in [
+        "redis connection down",
+        "redis unhealthy",
+        "circuit breaker transition",
+    ] {
         assert!(during.contains(line), "missing {line:?} in\n{during}");
     }
 
@@ -171,5 +175,8 @@ fn each_deprecated_alias_warns_once_per_process() {
     assert_eq!(warnings("auth_manager"), 1, "{text}");
     assert_eq!(warnings("cache_manager"), 1, "{text}");
     assert_eq!(warnings("get_redis_manager"), 1, "{text}");
-    assert!(text.contains("redis_ssot::manager()"), "names the replacement: {text}");
+    assert!(
+        text.contains("redis_ssot::manager()"),
+        "names the replacement: {text}"
+    );
 }

@@ -115,9 +115,15 @@ async fn retention_by_age_trims_old_events_and_expires_idle_logs(manager: RedisM
             .unwrap();
     }
     tokio::time::sleep(max_age + Duration::from_millis(100)).await;
-    let fresh = events.append(&user, "e", &raw("\"new\"".into())).await.unwrap();
+    let fresh = events
+        .append(&user, "e", &raw("\"new\"".into()))
+        .await
+        .unwrap();
     // Trimming is approximate (whole stream nodes of ~100 entries), but old ones go.
-    let kept = events.replay_after(&user, EventId::ZERO, 1000).await.unwrap();
+    let kept = events
+        .replay_after(&user, EventId::ZERO, 1000)
+        .await
+        .unwrap();
     assert!(
         kept.events.len() <= 151,
         "{} of 251 events kept after max-age",
@@ -138,9 +144,11 @@ async fn retention_by_age_trims_old_events_and_expires_idle_logs(manager: RedisM
             .unwrap()
     };
     assert_eq!(exists().await, 1);
-    eventually(max_age * 2 + Duration::from_secs(2), "the idle log expires", || async {
-        exists().await == 0
-    })
+    eventually(
+        max_age * 2 + Duration::from_secs(2),
+        "the idle log expires",
+        || async { exists().await == 0 },
+    )
     .await;
     let replay = events.replay_after(&user, fresh, 1000).await.unwrap();
     assert!(replay.truncated && replay.events.is_empty());

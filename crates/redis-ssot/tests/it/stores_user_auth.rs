@@ -11,7 +11,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use redis_ssot::redis;
+use redis_ssot::stores::agent_state::AgentState;
 use redis_ssot::stores::cache::UserCache;
+use redis_ssot::stores::events::{EventId, Events};
+use redis_ssot::stores::jobs::{Jobs, NewJob};
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::sessions::Sessions;
 use redis_ssot::stores::tokens::{
@@ -525,7 +528,10 @@ async fn token_rejections(manager: &RedisManager) {
         .await
         .unwrap();
     let until = (verified.exp + 5).saturating_sub(unix_now()) as i64;
-    assert!((until - 2..=until).contains(&ttl), "TTL {ttl}, expected about {until}");
+    assert!(
+        (until - 2..=until).contains(&ttl),
+        "TTL {ttl}, expected about {until}"
+    );
     // A fresh instance without local knowledge asks Redis.
     let fresh = Tokens::new(manager.clone(), hs_config()).await.unwrap();
     rejects(&fresh, &good, TokenError::Revoked).await;
@@ -712,7 +718,7 @@ async fn isolation_property(manager: &RedisManager, deployment: Deployment<'_>) 
     let both_valid = AtomicU64::new(0);
     tokio::task::block_in_place(|| {
         let mut runner = TestRunner::new(ProptestConfig {
-            cases: 32,
+            cases: 64,
             max_shrink_iters: 32,
             failure_persistence: None,
             ..ProptestConfig::default()
@@ -746,6 +752,19 @@ async fn isolation_case(
     let limiter = RateLimiter::new(manager.clone());
     // A fresh limit name per case, so earlier cases' counts do not matter.
     let limit = Limit::new(&format!("msgs-{n}"), 10, Duration::from_secs(3600));
+    let agents = AgentState::new(manager.clone());
+    let events = Events::new(manager.clone());
+    // The job queue is shared by every user (its keys carry the queue's hash tag); what
+    // must not leak is the per-user idempotency of enqueueing.
+    let jobs = Jobs::new(manager.clone(), "iso").unwrap();
+    let queue_prefix = "ssot:{jobs:iso}:";
+    let event = |text: &str| serde_json::value::RawValue::from_string(format!("{text:?}")).unwrap();
+    let job = |user: &UserScope| NewJob {
+        user: user.user().clone(),
+        kind: "chat".into(),
+        payload: json!({"case": n}),
+        idempotency_key: Some(format!("msg-{n}")),
+    };
 
     let parse = |raw: &str| match UserScope::parse(raw) {
         Ok(scope) => {
@@ -762,11 +781,21 @@ async fn isolation_case(
 
     // The victim's data.
     let mut b_session = None;
+    let mut b_job = None;
     if let Some(b) = &b {
         cache.set(b, "shared", "b-value", MINUTE).await.unwrap();
         cache.set(b, "only-b", "b", MINUTE).await.unwrap();
         b_session = Some(sessions.create(b, BTreeMap::new()).await.unwrap());
         assert!(limiter.check(b, &limit).await.unwrap().allowed);
+        agents
+            .put(b, "run-1", 0, &json!({"owner": "b"}))
+            .await
+            .unwrap();
+        events
+            .append(b, &format!("b-event-{n}"), &event("for b"))
+            .await
+            .unwrap();
+        b_job = Some(jobs.enqueue(job(b)).await.unwrap().id);
     }
     let before = deployment.keys();
     let b_before = match &b {
@@ -815,14 +844,77 @@ async fn isolation_case(
             d.allowed && d.remaining == 9,
             "B's request counted for A: {d:?}"
         );
+
+        // B's run of the same name is invisible: A starts its own at version 1.
+        assert!(agents.get::<Value>(a, "run-1").await.unwrap().is_none());
+        assert_eq!(
+            agents
+                .put(a, "run-1", 0, &json!({"owner": "a"}))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(agents.delete(a, "run-1").await.unwrap());
+        assert!(!agents.delete(a, "run-1").await.unwrap());
+
+        // A's log holds A's events only (ids recur across cases, so earlier ones may be
+        // there); A's append lands in A's log alone.
+        let names = |log: Vec<redis_ssot::stores::events::Event>| -> Vec<String> {
+            log.into_iter().map(|e| e.name).collect()
+        };
+        let a_before = names(
+            events
+                .replay_after(a, EventId::ZERO, 1000)
+                .await
+                .unwrap()
+                .events,
+        );
+        assert!(
+            !a_before.contains(&format!("b-event-{n}")),
+            "B's event in A's log"
+        );
+        let mine = events
+            .append(a, &format!("a-event-{n}"), &event("for a"))
+            .await
+            .unwrap();
+        let replay = events
+            .replay_after(a, EventId::ZERO, 1000)
+            .await
+            .unwrap()
+            .events;
+        assert_eq!(replay.last().map(|e| e.id), Some(mine));
+        assert_eq!(replay.len(), a_before.len() + 1);
+
+        // The same client message id as B's is a new job for A, not B's duplicate.
+        let enqueued = jobs.enqueue(job(a)).await.unwrap();
+        assert!(!enqueued.duplicate, "A's job taken for B's duplicate");
+        assert_ne!(Some(&enqueued.id), b_job.as_ref());
+        assert!(jobs.enqueue(job(a)).await.unwrap().duplicate);
     }
 
     let after = deployment.keys();
     for changed in before.symmetric_difference(&after) {
-        let own = a.as_ref().is_some_and(|a| changed.starts_with(a.prefix()));
+        let own = a.as_ref().is_some_and(|a| {
+            changed.starts_with(a.prefix())
+                || *changed == format!("{queue_prefix}idem:{}:msg-{n}", a.user().as_str())
+                // Created by A's first job when no valid B enqueued before it.
+                || *changed == format!("{queue_prefix}stream")
+        });
         assert!(
             own,
             "{a_raw:?} changed a key outside its prefix: {changed:?}"
+        );
+    }
+    if let Some(b) = &b {
+        // B's idempotency marker still names B's job.
+        let marker = format!("{queue_prefix}idem:{}:msg-{n}", b.user().as_str());
+        assert!(after.contains(&marker), "{marker} missing");
+        assert_eq!(
+            manager
+                .query::<Option<String>>(redis::cmd("GET").arg(&marker))
+                .await
+                .unwrap(),
+            b_job
         );
     }
     if let Some(b) = &b {
@@ -836,8 +928,24 @@ async fn isolation_case(
             Some(b"b-value".to_vec())
         );
         assert_eq!(sessions.list(b).await.unwrap().len(), 1);
+        let run = agents.get::<Value>(b, "run-1").await.unwrap().unwrap();
+        assert_eq!((run.version, run.value), (1, json!({"owner": "b"})));
+        let b_events: Vec<String> = events
+            .replay_after(b, EventId::ZERO, 1000)
+            .await
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(b_events.contains(&format!("b-event-{n}")));
+        assert!(
+            !b_events.contains(&format!("a-event-{n}")),
+            "A's event in B's log"
+        );
         cache.clear(b).await.unwrap();
         sessions.revoke_all(b).await.unwrap();
+        agents.delete(b, "run-1").await.unwrap();
     }
     a.is_some() && b.is_some()
 }

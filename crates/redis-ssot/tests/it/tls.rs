@@ -40,7 +40,11 @@ async fn commands_and_subscriptions_run_over_tls_and_survive_a_restart() {
     assert!(!named.is_empty());
     for client in &named {
         let laddr = client.fields.get("laddr").cloned().unwrap_or_default();
-        assert!(laddr.ends_with(&format!(":{tls_port}")), "{} on {laddr}", client.name);
+        assert!(
+            laddr.ends_with(&format!(":{tls_port}")),
+            "{} on {laddr}",
+            client.name
+        );
     }
 
     let mut sub = manager.subscribe("news").await.unwrap();
@@ -51,12 +55,11 @@ async fn commands_and_subscriptions_run_over_tls_and_survive_a_restart() {
     ));
 
     server.restart();
-    eventually(Duration::from_secs(3), "TLS command connection back", || async {
-        manager
-            .query::<String>(&redis::cmd("PING"))
-            .await
-            .is_ok()
-    })
+    eventually(
+        Duration::from_secs(3),
+        "TLS command connection back",
+        || async { manager.query::<String>(&redis::cmd("PING")).await.is_ok() },
+    )
     .await;
     // The shared subscriber reconnected over TLS and resubscribed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -106,10 +109,7 @@ async fn an_untrusted_server_certificate_is_refused_and_named() {
 
 #[test]
 fn tls_settings_are_checked_with_the_key_named() {
-    let key = |toml: &str| match redis_ssot::RedisOptions::from_toml(toml)
-        .unwrap()
-        .resolve()
-    {
+    let key = |toml: &str| match redis_ssot::RedisOptions::from_toml(toml).unwrap().resolve() {
         Err(Error::Config { key, .. }) => key,
         other => panic!("expected a config error for {toml:?}, got {other:?}"),
     };
