@@ -53,9 +53,16 @@ pub(crate) struct Session {
 enum End {
     /// Close with this code.
     Close(CloseCode),
-    /// The client closed or vanished; nothing more to send.
-    Gone,
+    /// The client closed with this code (1005 when it gave none).
+    ClientClosed(u16),
+    /// The connection broke without a closing handshake: counted as 1006 (abnormal).
+    Dropped,
 }
+
+/// What a connection that ends without a close frame counts as (RFC 6455 §7.1.5).
+const ABNORMAL_CLOSURE: u16 = 1006;
+/// What a client close without a code counts as (RFC 6455 §7.1.5).
+const NO_STATUS: u16 = 1005;
 
 /// Serves one upgraded socket until it ends.
 pub(crate) async fn serve<S, E>(socket: S, session: Session, shared: Arc<Shared>)
@@ -88,9 +95,13 @@ where
             };
             let _ = tokio::time::timeout(budget, conn.socket.send(close_message(code))).await;
         }
-        End::Gone => {
-            GatewayMetrics::closed(1000);
-            // The client closed or vanished: complete the closing handshake if it is there.
+        End::ClientClosed(code) => {
+            GatewayMetrics::closed(code);
+            // The closing handshake: answered with the client's code.
+            let _ = tokio::time::timeout(CLOSE_BUDGET, conn.socket.close()).await;
+        }
+        End::Dropped => {
+            GatewayMetrics::closed(ABNORMAL_CLOSURE);
             let _ = tokio::time::timeout(CLOSE_BUDGET, conn.socket.close()).await;
         }
     }
@@ -246,14 +257,8 @@ where
                         Some(Ok(message)) => {
                             if let Err(end) = self.inbound(message).await { return end }
                         }
-                        Some(Err(err)) => {
-                            let text = err.to_string();
-                            if text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big") {
-                                return End::Close(CloseCode::TooBig);
-                            }
-                            return End::Gone;
-                        }
-                        None => return End::Gone,
+                        Some(Err(err)) if is_oversize(&err) => return End::Close(CloseCode::TooBig),
+                        Some(Err(_)) | None => return End::Dropped,
                     }
                 }
             }
@@ -402,7 +407,7 @@ where
                 self.unflushed = true;
                 Ok(())
             }
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(_)) => Err(End::Dropped),
             Err(_) => Err(End::Close(CloseCode::SlowConsumer)),
         }
     }
@@ -417,7 +422,7 @@ where
                 self.unflushed = false;
                 Ok(())
             }
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(_)) => Err(End::Dropped),
             Err(_) => Err(End::Close(CloseCode::SlowConsumer)),
         }
     }
@@ -430,7 +435,9 @@ where
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => return Err(End::Close(CloseCode::Unsupported)),
-            Message::Close(_) => return Err(End::Gone),
+            Message::Close(frame) => {
+                return Err(End::ClientClosed(frame.map_or(NO_STATUS, |f| f.code)));
+            }
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
         };
         if !self.admit().await? {
@@ -571,6 +578,17 @@ async fn next_live(live: &mut Option<EventSubscription>) -> Option<LiveEvent> {
     }
 }
 
+/// True when a read failed because the message was above `max-message-bytes`.
+///
+/// axum hands out tungstenite's errors boxed inside its own, and the gateway does not link
+/// tungstenite itself, so the type cannot be downcast to: this matches the `Display` of
+/// `tungstenite::Error::Capacity` ("Space limit exceeded: ..."), which covers both the
+/// message and the frame limit. A tungstenite upgrade that rewords it fails
+/// `capacity_errors_are_oversize` below and the bad-input tests (64 KiB + 1 must close 1009).
+fn is_oversize(err: &impl std::fmt::Display) -> bool {
+    err.to_string().starts_with("Space limit exceeded")
+}
+
 /// The instant a token expiring at `exp` (Unix seconds) runs out.
 fn expiry_instant(exp: u64) -> Instant {
     let now_unix = std::time::SystemTime::now()
@@ -579,4 +597,26 @@ fn expiry_instant(exp: u64) -> Instant {
         .unwrap_or(0.0);
     let left = (exp as f64 - now_unix).max(0.0);
     Instant::now() + Duration::from_secs_f64(left.min(10.0 * 365.0 * 86_400.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+
+    use super::is_oversize;
+
+    /// The tungstenite linked here is the one axum uses (one version in Cargo.lock).
+    #[test]
+    fn capacity_errors_are_oversize() {
+        let too_long = WsError::Capacity(CapacityError::MessageTooLong {
+            size: 65_537,
+            max_size: 65_536,
+        });
+        assert!(is_oversize(&axum::Error::new(too_long)));
+        assert!(!is_oversize(&axum::Error::new(WsError::ConnectionClosed)));
+        assert!(!is_oversize(&axum::Error::new(std::io::Error::other(
+            "message too long"
+        ))));
+    }
 }

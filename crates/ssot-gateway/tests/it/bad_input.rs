@@ -453,3 +453,30 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
     // The bystander's socket is still open and served.
     bystander_is_served(&mut publisher, &mut bystander, &mut seen).await;
 }
+
+/// The default limit, 64 KiB: a message of exactly that size is read (and answered), one byte
+/// more closes with 1009. Pins the detection of tungstenite's capacity error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_message_limit_is_64_kib() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let limit = ssot_gateway::config::DEFAULT_MAX_MESSAGE_BYTES;
+    assert_eq!(limit, 64 * 1024);
+    let (mut ws, mut got) = connect_ready(&gw.ws_url(), &token("kate", 60)).await;
+    send_text(&mut ws, &"x".repeat(limit)).await;
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| !r
+            .errors
+            .is_empty())
+        .await
+    );
+    assert_eq!(got.errors, ["invalid_json"], "read, parsed and answered");
+    let _ = ws.send(Message::Text("x".repeat(limit + 1).into())).await;
+    assert!(
+        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| r
+            .close
+            .is_some())
+        .await
+    );
+    assert_eq!(got.close, Some(1009), "64 KiB + 1 closes with 1009");
+}

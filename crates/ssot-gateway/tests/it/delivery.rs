@@ -270,21 +270,84 @@ async fn health_ready_metrics_and_status_page() {
             .body
             .contains("class SsotClient")
     );
+    // Traffic: live deliveries, a replay, a clean close and an abrupt drop.
     let mut publisher = Publisher::new(gw.addr);
-    publisher
-        .publish("m", "e", serde_json::json!(1))
+    let (mut live, mut got) = connect_ready(&gw.ws_url(), &token("m", 60)).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            publisher
+                .publish("m", "e", serde_json::json!(n))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        read_until(&mut live, &mut got, Duration::from_secs(2), |r| r
+            .events
+            .len()
+            == 3)
+        .await
+    );
+    let mut resumed = connect(&gw.ws_url(), &token("m", 60), Some(&ids[0]))
         .await
         .unwrap();
-    let metrics = get(gw.addr, "/metrics").await;
-    assert_eq!(metrics.status, 200);
-    for name in [
-        "ssot_gateway_connections",
-        "ssot_gateway_events_published_total",
-        "ssot_gateway_publish_seconds",
-        "ssot_breaker_state",
-    ] {
-        assert!(metrics.body.contains(name), "{name} missing from /metrics");
+    let mut again = Received::default();
+    assert!(
+        read_until(&mut resumed, &mut again, Duration::from_secs(2), |r| r
+            .events
+            .len()
+            == 2)
+        .await
+    );
+    live.close(None).await.unwrap();
+    assert!(
+        read_until(&mut live, &mut got, Duration::from_secs(2), |r| r
+            .close
+            .is_some())
+        .await
+    );
+    drop(resumed);
+
+    let value = |body: &str, series: &str| -> Option<f64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    let mut metrics = get(gw.addr, "/metrics").await;
+    for _ in 0..40 {
+        if value(&metrics.body, r#"ssot_gateway_closes_total{code="1006"}"#).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        metrics = get(gw.addr, "/metrics").await;
     }
+    assert_eq!(metrics.status, 200);
+    let body = &metrics.body;
+    let expect = [
+        ("ssot_gateway_connections", 0.0),
+        ("ssot_gateway_events_published_total", 3.0),
+        // 3 live on the first socket, 2 replayed on the second.
+        ("ssot_gateway_events_delivered_total", 5.0),
+        ("ssot_gateway_events_replayed_total", 2.0),
+        // The client's close (no code) and the drop without a closing handshake.
+        (r#"ssot_gateway_closes_total{code="1005"}"#, 1.0),
+        (r#"ssot_gateway_closes_total{code="1006"}"#, 1.0),
+        ("ssot_gateway_publish_seconds_count", 3.0),
+        ("ssot_breaker_state", 0.0),
+    ];
+    for (series, want) in expect {
+        assert_eq!(
+            value(body, series),
+            Some(want),
+            "{series} in /metrics:\n{body}"
+        );
+    }
+    let publish_secs = value(body, "ssot_gateway_publish_seconds_sum").unwrap();
+    assert!(
+        publish_secs > 0.0 && publish_secs < 3.0,
+        "publish latency sum {publish_secs} s for 3 local publishes"
+    );
+    assert!(!body.contains(r#"code="1011""#), "no 1011 closes");
     let status: serde_json::Value =
         serde_json::from_str(&get(gw.addr, "/v1/status").await.body).unwrap();
     assert_eq!(status["redis"], "ok");
