@@ -90,3 +90,66 @@ async fn messages_become_jobs_once() {
     let refused = refused.expect("an error frame with retry-after while Redis is down");
     assert!(refused["retry_after_ms"].as_u64().is_some(), "{refused}");
 }
+
+/// Chat messages above the user's message rate get the documented `rate_limited` error frame
+/// with `retry_after_ms`; nothing is enqueued for them and the socket stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_messages_over_the_rate_get_rate_limited_with_retry_after() {
+    let server = RedisServer::start();
+    let options = ssot_gateway::GatewayOptions {
+        message_rate: Some(1),
+        message_burst: Some(2),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager(&server.url()).await, options).await;
+    let mut ws = connect(&gw.ws_url(), &token("mallory", 60), None)
+        .await
+        .unwrap();
+    next_of(&mut ws, "status").await;
+    let mut acked = 0;
+    let limited = loop {
+        assert!(acked < 10, "no rate limit after {acked} messages");
+        let n = acked + 1;
+        send_text(
+            &mut ws,
+            &format!(r#"{{"type":"message","id":"r-{n}","text":"hi"}}"#),
+        )
+        .await;
+        let frame = next_any(&mut ws).await;
+        match frame["type"].as_str() {
+            Some("ack") => acked += 1,
+            Some("error") => break frame,
+            other => panic!("unexpected {other:?}: {frame}"),
+        }
+    };
+    assert!(acked >= 1, "the burst is admitted");
+    assert_eq!(limited["code"], "rate_limited", "{limited}");
+    // One message a minute: the wait is the message limit's, not the inbound frame limit's.
+    let retry = limited["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!((1_000..=60_000).contains(&retry), "retry_after_ms {retry}");
+    assert_eq!(
+        server.cli(&["XLEN", "ssot:{jobs:agent}:stream"]),
+        acked.to_string(),
+        "the limited message was not enqueued"
+    );
+    send_text(&mut ws, r#"{"type":"ping"}"#).await;
+    assert_eq!(
+        next_any(&mut ws).await["type"],
+        "pong",
+        "the socket stays open"
+    );
+}
+
+/// The next text frame, whatever its type.
+async fn next_any(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(3), ws.next())
+            .await
+            .expect("a frame in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = msg {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
