@@ -134,31 +134,46 @@ pub(crate) struct Seen {
 
 /// Everything in `user`'s event stream, oldest first.
 pub(crate) async fn events(manager: &RedisManager, user: &str) -> Vec<Seen> {
+    try_events(manager, user).await.unwrap()
+}
+
+/// [`events`], or the error while Redis is not (yet) answering.
+pub(crate) async fn try_events(
+    manager: &RedisManager,
+    user: &str,
+) -> redis_ssot::Result<Vec<Seen>> {
     let replay = Events::new(manager.clone())
         .replay_after(&UserScope::parse(user).unwrap(), EventId::ZERO, 100_000)
-        .await
-        .unwrap();
-    replay
+        .await?;
+    Ok(replay
         .events
         .into_iter()
         .map(|e| Seen {
             name: e.name,
             data: serde_json::from_str(e.data.get()).unwrap(),
         })
-        .collect()
+        .collect())
 }
 
 /// Events of `user` grouped by job id, in stream order.
 pub(crate) async fn runs(manager: &RedisManager, user: &str) -> BTreeMap<String, Vec<Seen>> {
+    try_runs(manager, user).await.unwrap()
+}
+
+/// [`runs`], or the error while Redis is not (yet) answering.
+pub(crate) async fn try_runs(
+    manager: &RedisManager,
+    user: &str,
+) -> redis_ssot::Result<BTreeMap<String, Vec<Seen>>> {
     let mut by_job: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
-    for e in events(manager, user).await {
+    for e in try_events(manager, user).await? {
         let job = e.data["job"]
             .as_str()
             .expect("event names its job")
             .to_owned();
         by_job.entry(job).or_default().push(e);
     }
-    by_job
+    Ok(by_job)
 }
 
 /// True when the run has its end event.
