@@ -64,7 +64,10 @@ pub(crate) fn token_code(err: &TokenError) -> &'static str {
     match err {
         TokenError::Missing => "token_missing",
         TokenError::Malformed => "token_malformed",
-        TokenError::Algorithm => "token_algorithm",
+        // `alg: none` and HS/RS confusion are algorithm refusals to the client, as documented.
+        TokenError::Algorithm | TokenError::Unsigned | TokenError::KeyConfusion => {
+            "token_algorithm"
+        }
         TokenError::BadSignature => "token_signature",
         TokenError::Expired => "token_expired",
         TokenError::NotYetValid => "token_not_yet_valid",

@@ -67,19 +67,21 @@ async fn handshake_refusals() {
         token_with(serde_json::json!({"sub": "frank", "exp": future_exp, "jti": "bad-1"}));
     tokens.revoke("bad-1", future_exp).await.unwrap();
     let cases = [
-        ("bad signature", tampered),
-        ("expired", token("frank", -120)),
-        ("alg none", alg_none),
-        ("revoked", revoked),
-        ("garbage", "not-a-jwt".to_owned()),
+        ("bad signature", tampered, "token_signature"),
+        ("expired", token("frank", -120), "token_expired"),
+        ("alg none", alg_none, "token_algorithm"),
+        ("revoked", revoked, "token_revoked"),
+        ("garbage", "not-a-jwt".to_owned(), "token_malformed"),
         (
             "hostile sub",
             token_with(serde_json::json!({"sub": "a:b*", "exp": future_exp})),
+            "token_claims",
         ),
     ];
-    for (what, bad) in cases {
+    for (what, bad, code) in cases {
         let err = connect(&url, &bad, None).await.unwrap_err();
         assert_eq!(refused_status(&err), 401, "{what}");
+        assert_eq!(refused_code(&err), code, "{what}");
     }
     // Token in the subprotocol and in the query string work too.
     let mut request = url.as_str().into_client_request().unwrap();

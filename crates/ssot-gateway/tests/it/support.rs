@@ -183,6 +183,16 @@ pub(crate) fn refused_status(err: &tungstenite::Error) -> u16 {
     }
 }
 
+/// The stable error code in the JSON body of a refused handshake.
+pub(crate) fn refused_code(err: &tungstenite::Error) -> String {
+    let tungstenite::Error::Http(response) = err else {
+        panic!("expected an HTTP refusal, got {err}")
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+    body["error"]["code"].as_str().unwrap().to_owned()
+}
+
 /// What a client saw.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Received {
