@@ -88,6 +88,10 @@ pub(crate) struct CircuitBreaker {
     /// closed (the hot path) takes no lock.
     closed: AtomicBool,
     generation: AtomicU64,
+    /// Mirror of "closed, and the window is full of fast successes". Recording one more fast
+    /// success then changes no count (it replaces the oldest, also a fast success), so the
+    /// hot path of a healthy manager skips the lock entirely.
+    clean: AtomicBool,
     state_tx: watch::Sender<BreakerState>,
 }
 
@@ -115,6 +119,7 @@ impl CircuitBreaker {
             config,
             closed: AtomicBool::new(true),
             generation: AtomicU64::new(0),
+            clean: AtomicBool::new(false),
             state_tx,
         }
     }
@@ -164,6 +169,14 @@ impl CircuitBreaker {
             failed,
             slow: elapsed >= self.config.slow_call_duration,
         };
+        if !outcome.failed
+            && !outcome.slow
+            && !permit.probe
+            && self.clean.load(Ordering::Acquire)
+            && permit.generation == self.generation.load(Ordering::Acquire)
+        {
+            return;
+        }
         let mut inner = self.lock();
         if permit.generation != inner.generation {
             return;
@@ -179,6 +192,12 @@ impl CircuitBreaker {
                 inner.window.push_back(outcome);
                 inner.window_failed += usize::from(outcome.failed);
                 inner.window_slow += usize::from(outcome.slow);
+                self.clean.store(
+                    inner.window.len() == self.config.window_size
+                        && inner.window_failed == 0
+                        && inner.window_slow == 0,
+                    Ordering::Release,
+                );
                 if inner.window.len() >= self.config.minimum_calls
                     && self.exceeds(inner.window.len(), inner.window_failed, inner.window_slow)
                 {
@@ -252,6 +271,7 @@ impl CircuitBreaker {
         inner.window.clear();
         inner.window_failed = 0;
         inner.window_slow = 0;
+        self.clean.store(false, Ordering::Release);
         inner.probes.clear();
         inner.probes_issued = 0;
         if next == BreakerState::Open {
@@ -323,6 +343,33 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 failed");
         call(&b, true, 1);
         assert_eq!(b.state(), BreakerState::Open, "5 of the last 10 failed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clean_window_judges_like_one_that_recorded_every_call() {
+        let b = CircuitBreaker::new(config());
+        let calls = |failed: bool, ms: u64, n: usize| (0..n).for_each(|_| call(&b, failed, ms));
+        calls(false, 1, 10);
+        assert!(
+            b.clean.load(Ordering::Acquire),
+            "ten fast successes fill the window"
+        );
+        calls(false, 1, 1_000);
+        calls(true, 1, 4);
+        assert!(!b.clean.load(Ordering::Acquire));
+        assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 failed");
+        call(&b, true, 1);
+        assert_eq!(b.state(), BreakerState::Open, "5 of the last 10 failed");
+
+        // Slow successes are recorded even into a clean window.
+        let mut slow = config();
+        slow.slow_call_rate_threshold = 50.0;
+        let b = CircuitBreaker::new(slow);
+        (0..10).for_each(|_| call(&b, false, 1));
+        (0..4).for_each(|_| call(&b, false, 150));
+        assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 slow");
+        call(&b, false, 150);
+        assert_eq!(b.state(), BreakerState::Open, "5 of the last 10 slow");
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,8 +13,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
 use rand::Rng;
@@ -109,7 +111,9 @@ pub(crate) struct Link {
     config: RedisConfig,
     /// Budget of ordinary commands on this connection; `None` for blocking ones.
     response_timeout: Option<Duration>,
-    current: RwLock<Option<(u64, Conn)>>,
+    /// The connection and its epoch. Read on every call, so a lock-free swap cell: a read
+    /// takes no shared lock word that every task would contend on.
+    current: ArcSwapOption<(u64, Conn)>,
     epoch: AtomicU64,
     reconnects: AtomicU64,
     /// Why the last connection attempt failed, while the link is down.
@@ -135,7 +139,7 @@ impl Link {
             name: format!("ssot:{}:{}", config.app, role),
             config: config.clone(),
             response_timeout,
-            current: RwLock::new(None),
+            current: ArcSwapOption::empty(),
             epoch: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             connect_error: std::sync::Mutex::new(None),
@@ -162,11 +166,13 @@ impl Link {
 
     /// The current connection and its epoch, or `Unavailable` at once when down.
     pub(crate) fn get(&self) -> Result<(u64, Conn)> {
-        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-        guard.clone().ok_or(Error::Unavailable {
-            retry_after: self.config.reconnect_min_delay,
-            reason: "connection down",
-        })
+        match &*self.current.load() {
+            Some(current) => Ok(current.as_ref().clone()),
+            None => Err(Error::Unavailable {
+                retry_after: self.config.reconnect_min_delay,
+                reason: "connection down",
+            }),
+        }
     }
 
     pub(crate) fn is_up(&self) -> bool {
@@ -192,10 +198,18 @@ impl Link {
 
     /// Drops the connection of `epoch` (if still current) and wakes the reconnect task.
     pub(crate) fn mark_down(&self, epoch: u64, cause: &str) {
-        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if matches!(&*guard, Some((current, _)) if *current == epoch) {
-            *guard = None;
-            drop(guard);
+        let Some(seen) = self
+            .current
+            .load_full()
+            .filter(|current| current.0 == epoch)
+        else {
+            return;
+        };
+        // Only the caller that swaps the connection of `epoch` out reports it down.
+        let previous = self
+            .current
+            .compare_and_swap(&Some(Arc::clone(&seen)), None);
+        if previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, &seen)) {
             tracing::warn!(role = self.role, cause, "redis connection down");
             metrics::gauge!("ssot_redis_link_up", "role" => self.role).set(0.0);
             self.up_tx.send_replace(false);
@@ -271,7 +285,7 @@ impl Link {
                 })
                 .and_then(|r| r)?
         }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some((epoch, conn));
+        self.current.store(Some(Arc::new((epoch, conn))));
         if epoch > 1 {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("ssot_redis_reconnects_total", "role" => self.role).increment(1);
