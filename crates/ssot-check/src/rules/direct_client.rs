@@ -56,6 +56,8 @@ const PYTHON_DEFAULTS: &[&str] = &[
     "redis.RedisCluster",
     "redis.RedisCluster.from_url",
     "redis.Sentinel",
+    // A pool of connections to the master a Sentinel names; what `Sentinel.master_for` builds.
+    "redis.SentinelConnectionPool",
     "redis.ConnectionPool",
     "redis.ConnectionPool.from_url",
     "redis.BlockingConnectionPool",
