@@ -380,6 +380,8 @@ struct Shared {
     cache_set_sha: String,
     gcra_sha: String,
     append_sha: String,
+    /// `EVENT_NAME` as a JSON string, as the store passes it to its script.
+    event_name_json: String,
     counter_sha: String,
 }
 
@@ -537,6 +539,7 @@ impl Shared {
             cache_set_sha,
             gcra_sha,
             append_sha,
+            event_name_json: serde_json::to_string(EVENT_NAME)?,
             counter_sha,
         })
     }
@@ -682,7 +685,8 @@ impl Workload for Task {
                     .await?;
             }
             Contender::RawAppendScript => {
-                // KEYS: stream. ARGV: max_len, max_age (ms), name, data.
+                // KEYS: stream. ARGV: max_len, max_age (ms), name, data, name as a JSON
+                // string (the live notification is the event's JSON frame, built in Lua).
                 let config = s.events.config();
                 redis::cmd("EVALSHA")
                     .arg(&s.append_sha)
@@ -692,6 +696,7 @@ impl Workload for Task {
                     .arg(config.max_age.as_millis() as u64)
                     .arg(EVENT_NAME)
                     .arg(s.event_data.get())
+                    .arg(&s.event_name_json)
                     .query_async::<(String, i64)>(raw)
                     .await?;
             }
