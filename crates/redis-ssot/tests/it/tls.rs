@@ -109,29 +109,38 @@ async fn an_untrusted_server_certificate_is_refused_and_named() {
 
 #[test]
 fn tls_settings_are_checked_with_the_key_named() {
-    let key = |toml: &str| match redis_ssot::RedisOptions::from_toml(toml).unwrap().resolve() {
+    let not_pem = std::env::temp_dir().join(format!("ssot-not-pem-{}.txt", std::process::id()));
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let not_pem = not_pem.display().to_string();
+    let key = |toml: &str| match redis_ssot::RedisOptions::from_toml(toml)
+        .unwrap()
+        .resolve()
+    {
         Err(Error::Config { key, .. }) => key,
         other => panic!("expected a config error for {toml:?}, got {other:?}"),
     };
+    // Unreadable.
     assert_eq!(
         key("url = \"rediss://h:1\"\n[tls]\nca-file = \"/nonexistent/ca.pem\""),
         "redis.tls.ca-file"
     );
+    // Not PEM.
     assert_eq!(
-        key("url = \"redis://h:1\"\n[tls]\nca-file = \"/etc/hostname\""),
+        key(&format!("url = \"rediss://h:1\"\n[tls]\nca-file = \"{not_pem}\"")),
         "redis.tls.ca-file"
     );
+    // Certificates without a rediss:// URL.
     assert_eq!(
-        key("url = \"rediss://h:1\"\n[tls]\ncert-file = \"/etc/hostname\""),
+        key(&format!("url = \"redis://h:1\"\n[tls]\nca-file = \"{not_pem}\"")),
+        "redis.tls.ca-file"
+    );
+    // A client certificate without its key.
+    assert_eq!(
+        key(&format!("url = \"rediss://h:1\"\n[tls]\ncert-file = \"{not_pem}\"")),
         "redis.tls.key-file"
     );
     assert_eq!(key("url = \"rediss://h:1, redis://h:2\""), "redis.url");
     assert_eq!(key("url = \"rediss://h:1/#insecure\""), "redis.url");
-    // A file that is not PEM.
-    assert_eq!(
-        key("url = \"rediss://h:1\"\n[tls]\nca-file = \"/etc/hostname\""),
-        "redis.tls.ca-file"
-    );
     let cluster = redis_ssot::RedisOptions::from_toml("url = \"rediss+cluster://a:1,b:2\"")
         .unwrap()
         .resolve()
@@ -141,4 +150,5 @@ fn tls_settings_are_checked_with_the_key_named() {
         redis_ssot::Topology::Cluster(vec!["rediss://a:1".into(), "rediss://b:2".into()])
     );
     assert!(cluster.tls.is_some());
+    let _ = std::fs::remove_file(&not_pem);
 }
