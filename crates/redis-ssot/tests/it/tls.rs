@@ -112,10 +112,7 @@ fn tls_settings_are_checked_with_the_key_named() {
     let not_pem = std::env::temp_dir().join(format!("ssot-not-pem-{}.txt", std::process::id()));
     std::fs::write(&not_pem, "not a certificate\n").unwrap();
     let not_pem = not_pem.display().to_string();
-    let key = |toml: &str| match redis_ssot::RedisOptions::from_toml(toml)
-        .unwrap()
-        .resolve()
-    {
+    let key = |toml: &str| match redis_ssot::RedisOptions::from_toml(toml).unwrap().resolve() {
         Err(Error::Config { key, .. }) => key,
         other => panic!("expected a config error for {toml:?}, got {other:?}"),
     };
@@ -126,17 +123,23 @@ fn tls_settings_are_checked_with_the_key_named() {
     );
     // Not PEM.
     assert_eq!(
-        key(&format!("url = \"rediss://h:1\"\n[tls]\nca-file = \"{not_pem}\"")),
+        key(&format!(
+            "url = \"rediss://h:1\"\n[tls]\nca-file = \"{not_pem}\""
+        )),
         "redis.tls.ca-file"
     );
     // Certificates without a rediss:// URL.
     assert_eq!(
-        key(&format!("url = \"redis://h:1\"\n[tls]\nca-file = \"{not_pem}\"")),
+        key(&format!(
+            "url = \"redis://h:1\"\n[tls]\nca-file = \"{not_pem}\""
+        )),
         "redis.tls.ca-file"
     );
     // A client certificate without its key.
     assert_eq!(
-        key(&format!("url = \"rediss://h:1\"\n[tls]\ncert-file = \"{not_pem}\"")),
+        key(&format!(
+            "url = \"rediss://h:1\"\n[tls]\ncert-file = \"{not_pem}\""
+        )),
         "redis.tls.key-file"
     );
     assert_eq!(key("url = \"rediss://h:1, redis://h:2\""), "redis.url");
