@@ -95,9 +95,9 @@ pub fn render(cells: &[Cell]) -> String {
     for ((op, concurrency), row) in &table {
         let _ = write!(out, "| {} | {concurrency} |", op.as_str().to_uppercase());
         for name in CONTENDERS {
-            let cell = row
-                .get(name)
-                .map_or("–".into(), |(c, _)| format!("{:.0} / {:.0}", c.p50_us, c.p99_us));
+            let cell = row.get(name).map_or("–".into(), |(c, _)| {
+                format!("{:.0} / {:.0}", c.p50_us, c.p99_us)
+            });
             let _ = write!(out, " {cell} |");
         }
         let _ = writeln!(out);
@@ -106,7 +106,10 @@ pub fn render(cells: &[Cell]) -> String {
         out,
         "\nCPU time of the load-generating process per command (µs); redis-server's own time is not in it.\n"
     );
-    let _ = writeln!(out, "| op | clients | manager | raw redis-rs | redis-py asyncio |");
+    let _ = writeln!(
+        out,
+        "| op | clients | manager | raw redis-rs | redis-py asyncio |"
+    );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
     for ((op, concurrency), row) in &table {
         let _ = write!(out, "| {} | {concurrency} |", op.as_str().to_uppercase());
@@ -180,9 +183,18 @@ mod tests {
             cell("python", Op::Get, 16, 5_000.0),
         ];
         let text = render(&cells);
-        assert!(text.contains("| GET | 16 | 90,000 | 100,000 | 5,000 | – | 0.900× | 18.0× |"), "{text}");
-        assert!(text.contains("manager/raw: lowest 0.900× (floor 0.95×) — MISSED"), "{text}");
-        assert!(text.contains("manager/python: lowest 18.0× (floor 10×) — met"), "{text}");
+        assert!(
+            text.contains("| GET | 16 | 90,000 | 100,000 | 5,000 | – | 0.900× | 18.0× |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("manager/raw: lowest 0.900× (floor 0.95×) — MISSED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("manager/python: lowest 18.0× (floor 10×) — met"),
+            "{text}"
+        );
     }
 
     #[test]
