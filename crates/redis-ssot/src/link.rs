@@ -13,12 +13,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use arc_swap::ArcSwapOption;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use rand::Rng;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
@@ -117,7 +116,7 @@ pub(crate) struct Link {
     epoch: AtomicU64,
     reconnects: AtomicU64,
     /// Why the last connection attempt failed, while the link is down.
-    connect_error: std::sync::Mutex<Option<String>>,
+    connect_error: Mutex<Option<String>>,
     wake: Notify,
     up_tx: watch::Sender<bool>,
     /// Where pushes other than disconnections go (the subscriber's dispatcher).
@@ -142,7 +141,7 @@ impl Link {
             current: ArcSwapOption::empty(),
             epoch: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
-            connect_error: std::sync::Mutex::new(None),
+            connect_error: Mutex::new(None),
             wake: Notify::new(),
             up_tx,
             push_tx,
