@@ -343,14 +343,12 @@ async fn permessage_deflate_is_not_negotiated() {
         "no extension accepted: {:?}",
         response.headers()
     );
-    let mut got = Received::default();
-    assert!(
-        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| !r
-            .statuses
-            .is_empty())
-        .await,
-        "the socket works uncompressed"
-    );
+    first_status(
+        &mut ws,
+        Duration::from_secs(2),
+        "the socket works uncompressed",
+    )
+    .await;
 }
 
 /// Reads what the server sends until it closes the connection; when that happened.

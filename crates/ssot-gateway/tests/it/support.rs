@@ -164,15 +164,18 @@ pub(crate) async fn connect(
 /// Opens a socket and waits for its first status frame.
 pub(crate) async fn connect_ready(url: &str, token: &str) -> (Ws, Received) {
     let mut ws = connect(url, token, None).await.unwrap();
+    let got = first_status(&mut ws, Duration::from_secs(3), "no status frame").await;
+    (ws, got)
+}
+
+/// Reads until the socket's first status frame, at most `within`; fails with `what`.
+pub(crate) async fn first_status(ws: &mut Ws, within: Duration, what: &str) -> Received {
     let mut got = Received::default();
     assert!(
-        read_until(&mut ws, &mut got, Duration::from_secs(3), |r| !r
-            .statuses
-            .is_empty())
-        .await,
-        "no status frame"
+        read_until(ws, &mut got, within, |r| !r.statuses.is_empty()).await,
+        "{what}"
     );
-    (ws, got)
+    got
 }
 
 /// The HTTP status of a refused handshake.
