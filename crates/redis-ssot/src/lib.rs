@@ -9,6 +9,7 @@
 //! - [`config`]: [`RedisOptions`] (what users write) resolved into [`RedisConfig`].
 //! - [`manager()`] / [`RedisManager`]: the process-wide instance and its call path.
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
+//! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
@@ -28,6 +29,7 @@
 //! ```
 
 mod breaker;
+pub mod clock;
 pub mod compat;
 pub mod config;
 mod error;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redis::Script;
 
@@ -99,7 +99,7 @@ impl Sessions {
                     .arg(meta_json),
             )
             .await?;
-        let at = from_ms(now);
+        let at = crate::clock::from_unix_ms(now);
         Ok(Session {
             id,
             user: scope.user().clone(),
@@ -208,7 +208,7 @@ fn parse(scope: &UserScope, id: &str, fields: HashMap<String, String>) -> Result
         fields
             .get(name)
             .and_then(|v| v.parse::<u64>().ok())
-            .map(from_ms)
+            .map(crate::clock::from_unix_ms)
             .ok_or_else(|| Error::invalid("stored session", format!("{id}: bad field {name}")))
     };
     let meta = match fields.get("meta") {
@@ -222,8 +222,4 @@ fn parse(scope: &UserScope, id: &str, fields: HashMap<String, String>) -> Result
         last_seen: time("last_seen")?,
         meta,
     }))
-}
-
-fn from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
 }
