@@ -6,7 +6,8 @@
 //! - [`protocol`]: frames, error codes and close codes (mirrored in `docs/protocol.md`).
 //! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
 //!   `/metrics`, `/v1/status`, `/` (status page) and `/client.js`.
-//! - `connection`: one socket's subscribe → replay → live loop and its writer task.
+//! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
+//!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.
 //! - [`Gateway`]: binds, accepts with header timeouts, shuts down gracefully.
 //!
