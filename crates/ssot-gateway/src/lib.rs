@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`GatewayOptions`] (what users write) resolved into [`GatewayConfig`].
-//! - [`protocol`]: frames, error codes and close codes (mirrored in `docs/protocol.md`).
+//! - [`protocol`]: frames and close codes; [`protocol::codes`] the one catalogue of error
+//!   codes (WebSocket frames and HTTP bodies), mirrored in `docs/protocol.md`.
 //! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
 //!   `/metrics`, `/v1/status`, `/` (status page) and `/client.js`.
 //! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
