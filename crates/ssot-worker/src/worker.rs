@@ -1,11 +1,14 @@
 //! The worker: claims chat jobs, runs the agent on each, reclaims jobs of dead workers, and
 //! runs the periodic jobs.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use redis_ssot::stores::agent_state::AgentState;
 use redis_ssot::stores::events::{Events, EventsConfig};
 use redis_ssot::stores::jobs::{DeadLetter, FailOutcome, Job, Jobs, JobsConfig};
@@ -40,7 +43,9 @@ const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 ///   (their worker died) and announces `agent_failed` for jobs the reclaim dead-lettered.
 /// - Each job runs in its own task: `agent_started`, the agent under `agent-timeout`, then
 ///   `agent_completed` and ack, or `jobs.fail` (retried by the next reclaim) and, on the last
-///   delivery, `agent_failed` before the job moves to the dead letters.
+///   delivery, `agent_failed` before the job moves to the dead letters. An agent that panics
+///   fails its attempt the same way (`agent panicked: ...`); no job can take the process
+///   down with it.
 /// - Redis trouble pauses the loop with exponential backoff (never a busy loop); in-flight runs
 ///   retry their writes until their deadline, then leave the job to be reclaimed.
 /// - Shutdown stops claiming, gives in-flight jobs `drain-timeout` to finish, then drops the
@@ -325,7 +330,19 @@ async fn process(shared: &Shared, job: Job) {
             return Err(AgentError::Failed("payload lacks a string \"text\"".into()));
         }
         run.begin().await?;
-        shared.agent.run(&mut run).await
+        // A panicking agent fails this attempt like any other error (retried, then
+        // dead-lettered), instead of unwinding through the task and leaving the job to sit
+        // until a reclaim. The run is not reused after a panic except to announce the end,
+        // which only reads its sequence numbers.
+        AssertUnwindSafe(shared.agent.run(&mut run))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(AgentError::Failed(format!(
+                    "agent panicked: {}",
+                    panic_message(&*panic)
+                )))
+            })
     })
     .await
     .unwrap_or_else(|_| {
@@ -348,6 +365,15 @@ async fn process(shared: &Shared, job: Job) {
         Err(AgentError::Superseded) => tracing::info!("another delivery took over the run"),
         Err(e) => fail(shared, &job, Some(&mut *run), &e.to_string()).await,
     }
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// Records a failed attempt: retried later, or — on the last delivery — `agent_failed` for the

@@ -4,5 +4,6 @@ mod crash;
 mod demo;
 mod http_agent;
 mod outage;
+mod poison;
 mod schedule;
 mod support;
