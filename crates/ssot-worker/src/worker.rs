@@ -21,8 +21,8 @@ use tokio::time::Instant;
 
 use crate::WorkerError;
 use crate::agent::{
-    self, AGENT_COMPLETED, AGENT_FAILED, Agent, AgentError, DemoAgent, HttpAgent, Run, RunStores,
-    Started, json_map,
+    self, AGENT_COMPLETED, AGENT_FAILED, Agent, AgentError, DemoAgent, FAILED_REASON, HttpAgent,
+    Run, RunStores, Started, json_map,
 };
 use crate::config::{AgentConfig, WorkerConfig, err};
 use crate::retry::{self, Backoff};
@@ -43,7 +43,9 @@ const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 ///   (their worker died) and announces `agent_failed` for jobs the reclaim dead-lettered.
 /// - Each job runs in its own task: `agent_started`, the agent under `agent-timeout`, then
 ///   `agent_completed` and ack, or `jobs.fail` (retried by the next reclaim) and, on the last
-///   delivery, `agent_failed` before the job moves to the dead letters. An agent that panics
+///   delivery, `agent_failed` before the job moves to the dead letters. The user's
+///   `agent_failed` says only [`FAILED_REASON`]; the detail goes to the log and the dead
+///   letter, URL credentials redacted. An agent that panics
 ///   fails its attempt the same way (`agent panicked: ...`); no job can take the process
 ///   down with it.
 /// - Redis trouble pauses the loop with exponential backoff (never a busy loop); in-flight runs
@@ -378,11 +380,16 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 
 /// Records a failed attempt: retried later, or — on the last delivery — `agent_failed` for the
 /// user, then the dead letters.
+///
+/// `reason` is the detail (an agent's error text): it goes to the log and the dead letter,
+/// with URL credentials redacted, never to the user, who gets [`FAILED_REASON`].
 async fn fail(shared: &Shared, job: &Job, run: Option<&mut Run>, reason: &str) {
     let last = job.deliveries >= shared.config.max_deliveries;
+    let reason = agent::redact_credentials(reason);
+    let reason = reason.as_ref();
     tracing::warn!(reason, last, "run failed");
     if last {
-        let data = json_map(json!({ "reason": reason, "attempts": job.deliveries }));
+        let data = json_map(json!({ "reason": FAILED_REASON, "attempts": job.deliveries }));
         let announced = match run {
             Some(run) => run.finish(AGENT_FAILED, data).await,
             None => {
@@ -419,7 +426,7 @@ async fn announce_dead_letter(shared: &Shared, dead: DeadLetter) {
     };
     let scope = UserScope::new(user);
     let message_id = dead.payload["message_id"].as_str().unwrap_or_default();
-    let data = json_map(json!({ "reason": dead.error, "attempts": dead.deliveries }));
+    let data = json_map(json!({ "reason": FAILED_REASON, "attempts": dead.deliveries }));
     if let Err(e) = announce(shared, &scope, &dead.job_id, message_id, data).await {
         tracing::error!(job = %dead.job_id, cause = %e, "could not announce a dead-lettered job");
     }

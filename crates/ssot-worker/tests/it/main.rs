@@ -6,4 +6,5 @@ mod http_agent;
 mod outage;
 mod poison;
 mod schedule;
+mod secrets;
 mod support;
