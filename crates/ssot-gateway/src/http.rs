@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::connection::{self, Session};
 use crate::error::ApiError;
 use crate::protocol::codes;
-use crate::state::Shared;
+use crate::state::{Budget, Full, GatewayMetrics, Shared};
 
 /// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
 pub const SUBPROTOCOL: &str = "ssot.v1";
@@ -169,15 +169,31 @@ async fn handshake(
         ),
     };
     let claims = shared.tokens.verify(&token).await?;
+    let budgets = &shared.config.budgets;
     let slot = shared
         .sockets
-        .try_open(shared.config.max_connections)
-        .ok_or_else(|| {
-            ApiError::new(
+        .try_open(
+            &claims.sub,
+            shared.config.max_connections,
+            budgets.sockets_per_user,
+        )
+        .map_err(|full| match full {
+            Full::Process => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::TOO_MANY_CONNECTIONS,
                 "gateway is full",
-            )
+            ),
+            Full::User => {
+                GatewayMetrics::refused(Budget::SocketsPerUser);
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::TOO_MANY_USER_SOCKETS,
+                    format!(
+                        "this user already holds {} sockets",
+                        budgets.sockets_per_user
+                    ),
+                )
+            }
         })?;
     Ok(Session {
         scope: UserScope::new(claims.sub.clone()),
