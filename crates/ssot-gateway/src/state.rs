@@ -19,6 +19,8 @@ use crate::config::GatewayConfig;
 /// Shared state of one gateway instance.
 pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
+    /// The address actually bound (`config.listen` may name port 0).
+    pub(crate) local_addr: std::net::SocketAddr,
     pub(crate) manager: RedisManager,
     pub(crate) events: Events,
     pub(crate) tokens: Tokens,
@@ -180,9 +182,20 @@ impl GatewayMetrics {
             .increment(1);
     }
 
-    /// Counts a close by its code (`dropped connections by close code`).
+    /// Counts a close by its code (`dropped connections by close code`). Codes chosen by
+    /// clients are any number: only the RFC 6455 codes and the gateway's own become labels,
+    /// the rest is `other`, so a client cannot grow the number of series.
     pub(crate) fn closed(code: u16) {
-        metrics::counter!("ssot_gateway_closes_total", "code" => code.to_string()).increment(1);
+        let known = (1000..=1015).contains(&code)
+            || crate::protocol::CloseCode::ALL
+                .iter()
+                .any(|c| c.code() == code);
+        let label = if known {
+            code.to_string()
+        } else {
+            "other".to_owned()
+        };
+        metrics::counter!("ssot_gateway_closes_total", "code" => label).increment(1);
     }
 }
 
