@@ -85,7 +85,7 @@ fn diff_shows_without_writing() {
     let root = dir.path();
     let before = read(root, "app/services/chat.py");
     let out = run(root, &["--diff"]);
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
     assert_eq!(read(root, "app/services/chat.py"), before);
     insta::assert_snapshot!("diff_safe", out.stdout);
     assert!(
@@ -140,7 +140,7 @@ fn unsafe_fixes_use_the_accessor() {
     );
     assert_eq!(
         run(root, &["--format", "json"]).status,
-        ExitStatus::Violations
+        ExitStatus::Findings
     );
 
     // Every fixed file still parses, and a second run changes nothing.
@@ -162,6 +162,6 @@ fn unsafe_fixes_use_the_accessor() {
 fn clean_diff_exits_0() {
     let dir = copy_project();
     let out = run(dir.path(), &["--diff", "app/decoys.py"]);
-    assert_eq!(out.status, ExitStatus::Clean);
+    assert_eq!(out.status, ExitStatus::Success);
     assert!(out.stdout.is_empty());
 }

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod config;
 mod fix;
+mod layout;
 mod project;
 mod python;
 mod rules;

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod delivery;
+mod errors;
 mod messages;
 mod outages;
 mod support;

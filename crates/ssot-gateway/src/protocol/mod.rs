@@ -32,6 +32,17 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// Every close code the gateway sends (each one documented in `docs/protocol.md`).
+    pub const ALL: &[CloseCode] = &[
+        CloseCode::Unsupported,
+        CloseCode::Policy,
+        CloseCode::TooBig,
+        CloseCode::Restart,
+        CloseCode::SlowConsumer,
+        CloseCode::TokenExpired,
+        CloseCode::TokenRevoked,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> u16 {
         match self {
@@ -65,28 +76,7 @@ impl CloseCode {
     }
 }
 
-/// Stable error codes of `{"type":"error"}` frames and HTTP error bodies.
-pub mod codes {
-    /// The frame is not JSON.
-    pub const INVALID_JSON: &str = "invalid_json";
-    /// JSON, but not a valid frame of its type.
-    pub const INVALID_FRAME: &str = "invalid_frame";
-    /// `type` is not one the server knows.
-    pub const UNKNOWN_TYPE: &str = "unknown_type";
-    /// An event id that is not `<ms>-<seq>`.
-    pub const INVALID_EVENT_ID: &str = "invalid_event_id";
-    /// Inbound rate exceeded; `retry_after_ms` says when to send again.
-    pub const RATE_LIMITED: &str = "rate_limited";
-    /// Events after the resume id were trimmed by retention; delivery goes on from the oldest
-    /// retained event.
-    pub const HISTORY_TRUNCATED: &str = "history_truncated";
-    /// Redis is unavailable; retry after `retry_after_ms`.
-    pub const REDIS_UNAVAILABLE: &str = "redis_unavailable";
-    /// A chat message above the text limit.
-    pub const MESSAGE_TOO_LONG: &str = "message_too_long";
-    /// A message id that is not 1-256 characters of `[A-Za-z0-9_.:/@-]`.
-    pub const INVALID_MESSAGE_ID: &str = "invalid_message_id";
-}
+pub mod codes;
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
