@@ -17,40 +17,6 @@ pub const SSOT_TOML: &str = "ssot.toml";
 /// File name of a Python project's configuration, read from `[tool.ssot]`.
 pub const PYPROJECT_TOML: &str = "pyproject.toml";
 
-/// The starter configuration that `ssot check --init` writes.
-pub const STARTER_CONFIG: &str = r#"# ssot check configuration (https://example.invalid/redis-ssot, issue 6).
-# The same keys work under [tool.ssot] in pyproject.toml.
-
-# Files allowed to build Redis clients and the manager (globs, relative to this file).
-canonical = ["app/redis_manager.py"]
-
-# The manager class; instantiating it outside `canonical` is SSOT003.
-manager-class = "RedisManager"
-
-# What --unsafe-fixes puts in place of a client construction: "module:expression".
-accessor = "app.redis_manager:redis_manager"
-
-# The same for Rust files (a Rust expression), e.g. "redis_ssot::manager()".
-# rust-accessor = "redis_ssot::manager()"
-
-# More names that build clients (SSOT001), dotted or Rust paths; "pkg.*" bans every call
-# below a module except its exception classes (names ending in Error or Exception).
-extra-banned = []
-
-# Globs never checked.
-exclude = []
-
-# SSOT002: legacy manager modules and their canonical replacement.
-[legacy-modules]
-# "app.core.redis_manager" = "app.redis_manager"
-
-# Priority of a file's violations: first matching level wins, unmatched files are "normal".
-# Levels: critical, high, normal, low.
-[priority]
-critical = ["app/services/**"]
-low = ["tests/**", "docs/**"]
-"#;
-
 /// The configuration as written (first stage).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

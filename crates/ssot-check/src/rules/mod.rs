@@ -86,6 +86,71 @@ impl Rule {
     pub fn from_code(code: &str) -> Option<Rule> {
         TABLE.iter().find(|e| e.1 == code).map(|e| e.0)
     }
+
+    /// The rule's documentation (What it does / Why is this bad? / Example / Fix
+    /// safety), read from the `//!` comment of its file: `ssot check --explain`.
+    pub fn documentation(self) -> String {
+        let file = match self {
+            Rule::DirectClient => include_str!("direct_client.rs"),
+            Rule::LegacyImport => include_str!("legacy_import.rs"),
+            Rule::ManagerInstance => include_str!("manager_instance.rs"),
+        };
+        let mut doc = format!(
+            "# {} ({})\n\n{}\n",
+            self.name(),
+            self.code(),
+            self.summary()
+        );
+        // The first line repeats the code and name given in the title.
+        for line in file.lines().map_while(|l| l.strip_prefix("//!")).skip(1) {
+            doc.push_str(line.strip_prefix(' ').unwrap_or(line));
+            doc.push('\n');
+        }
+        doc
+    }
+
+    /// Every code, for messages.
+    pub(crate) fn codes() -> impl Iterator<Item = &'static str> {
+        TABLE.iter().map(|e| e.1)
+    }
+}
+
+/// A rule code or name from the command line (`--select`, `--ignore`, `--explain`): a
+/// code (`SSOT001`), a code prefix (`SSOT`, `SSOT00`), a name (`direct-client`) or `ALL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSelector {
+    rules: Vec<Rule>,
+}
+
+impl RuleSelector {
+    /// The rules selected.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+impl std::str::FromStr for RuleSelector {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let rules: Vec<Rule> = Rule::ALL
+            .into_iter()
+            .filter(|r| {
+                text == "ALL"
+                    || (!text.is_empty() && r.code().starts_with(text))
+                    || r.name() == text
+            })
+            .collect();
+        if rules.is_empty() {
+            let names = Rule::ALL.iter().map(|r| r.name());
+            return Err(format!(
+                "unknown rule `{text}`{}",
+                crate::suggest::hint(text, Rule::codes().chain(names))
+            ));
+        }
+        Ok(Self { rules })
+    }
 }
 
 /// What a rule reports before the checker adds positions, priority and fingerprint.

@@ -330,6 +330,37 @@ impl<'t> PythonModel<'t> {
         anchor
     }
 
+    /// The names of the module's top-level functions (`def` and `async def`).
+    pub(crate) fn top_level_functions(&self) -> Vec<&'t str> {
+        self.module
+            .body
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::FunctionDef(def) => Some(def.name.id.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `name = <value>` at the top level: each name with its value's range.
+    pub(crate) fn top_level_assignments(&self) -> Vec<(&'t str, Range<usize>)> {
+        self.module
+            .body
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::Assign(assign) => match assign.targets.as_slice() {
+                    [Expr::Name(name)] => Some((name.id.as_str(), span(&*assign.value))),
+                    _ => None,
+                },
+                Stmt::AnnAssign(assign) => match (&*assign.target, &assign.value) {
+                    (Expr::Name(name), Some(value)) => Some((name.id.as_str(), span(&**value))),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The ranges of every `a.b.c` attribute chain in the file whose segments are `path`
     /// (outside import statements, which write module names, not attributes).
     pub(crate) fn attribute_references(&self, path: &[String]) -> Vec<Range<usize>> {
@@ -341,6 +372,18 @@ impl<'t> PythonModel<'t> {
         finder.visit_body(&self.module.body);
         finder.found
     }
+}
+
+/// The dotted module of a root-relative Python path (`app/db.py` → `app.db`), and
+/// whether it is a package (`__init__.py`).
+pub(crate) fn module_of_path(path: &str) -> (Vec<String>, bool) {
+    let stem = path.trim_end_matches(".pyi").trim_end_matches(".py");
+    let mut segments: Vec<String> = stem.split('/').map(str::to_owned).collect();
+    let is_package = segments.last().is_some_and(|s| s == "__init__");
+    if is_package {
+        segments.pop();
+    }
+    (segments, is_package)
 }
 
 /// A statement that is a lone string (`"""doc"""`, `f"…"`, `b"…"`, or a bare tuple
