@@ -14,6 +14,7 @@ use crate::lang::python::{self, PythonModel};
 use crate::lang::rust::RustModel;
 use crate::lang::{Language, Parsers};
 use crate::line_index::LineIndex;
+use crate::modules::ModuleIndex;
 use crate::prefilter::Prefilter;
 use crate::rules::direct_client::BannedNames;
 use crate::rules::{Context, Rule, direct_client, legacy_import, manager_instance};
@@ -117,6 +118,7 @@ pub struct Checker<'s> {
     prefilter: Option<Prefilter>,
     /// The rules reported (`--select` / `--ignore`).
     rules: Vec<Rule>,
+    modules: ModuleIndex,
 }
 
 impl<'s> Checker<'s> {
@@ -129,6 +131,7 @@ impl<'s> Checker<'s> {
             banned,
             prefilter,
             rules: Rule::ALL.to_vec(),
+            modules: ModuleIndex::new(&settings.root),
         }
     }
 
@@ -176,6 +179,7 @@ impl<'s> Checker<'s> {
             settings: self.settings,
             canonical: self.settings.is_canonical(path),
             banned: &self.banned,
+            modules: &self.modules,
         };
         let mut findings = Vec::new();
         let comments: Vec<Range<usize>> = match language {

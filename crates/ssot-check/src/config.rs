@@ -27,7 +27,9 @@ pub struct Options {
     pub manager_class: Option<String>,
     /// `module:expression` that unsafe fixes insert in Python files.
     pub accessor: Option<String>,
-    /// A Rust expression that unsafe fixes insert in Rust files.
+    /// `module:expression` that unsafe fixes put in place of async constructions.
+    pub async_accessor: Option<String>,
+    /// The shared instance in Rust, named in SSOT003's message.
     pub rust_accessor: Option<String>,
     /// More banned names for SSOT001.
     pub extra_banned: Option<Vec<String>>,
@@ -107,8 +109,10 @@ pub struct Settings {
     priority: Vec<(Priority, GlobSet)>,
     /// SSOT003's class; `None` turns the rule off.
     pub manager_class: Option<ManagerClass>,
-    /// What unsafe fixes insert in Python files.
+    /// What unsafe fixes put in place of sync constructions in Python files.
     pub accessor: Option<Accessor>,
+    /// What unsafe fixes put in place of async constructions (`redis.asyncio`, `aioredis`).
+    pub async_accessor: Option<Accessor>,
     /// What unsafe fixes insert in Rust files.
     pub rust_accessor: Option<String>,
     pub(crate) extra_banned: Vec<NamePattern>,
@@ -228,6 +232,20 @@ impl Options {
             .map(|text| parse_accessor(&text).ok_or_else(|| err("accessor".into(), format!("`{text}` is not `module:expression` (e.g. `app.redis_manager:redis_manager`)"))))
             .transpose()?;
 
+        let async_accessor = self
+            .async_accessor
+            .map(|text| {
+                parse_accessor(&text).ok_or_else(|| {
+                    err(
+                        "async-accessor".into(),
+                        format!(
+                            "`{text}` is not `module:expression` (e.g. `redis_ssot:get_redis()`)"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+
         let rust_accessor = match self.rust_accessor {
             Some(text) if text.trim().is_empty() => {
                 return Err(err("rust-accessor".into(), "must not be empty".into()));
@@ -266,6 +284,7 @@ impl Options {
             priority,
             manager_class,
             accessor,
+            async_accessor,
             rust_accessor,
             extra_banned,
             legacy_modules,

@@ -36,6 +36,7 @@ mod exit;
 pub mod fix;
 mod lang;
 mod line_index;
+mod modules;
 mod names;
 mod output;
 mod prefilter;

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::config::Settings;
 use crate::lang::Parsers;
 use crate::lang::python::{self, PythonModel};
+use crate::modules::ModuleIndex;
 use crate::rules::direct_client::{self, BannedNames};
 use crate::rules::{Context, Finding};
 
@@ -39,6 +40,7 @@ pub(crate) fn survey(dir: &Path) -> Survey {
     let settings = Settings::defaults(dir.to_owned());
     let banned = BannedNames::new(&[]);
     let mut parsers = Parsers::new();
+    let modules = ModuleIndex::new(dir);
     let mut found: Vec<ClientModule> = Vec::new();
     let mut imported: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     let walk = ignore::WalkBuilder::new(dir).require_git(false).build();
@@ -61,6 +63,7 @@ pub(crate) fn survey(dir: &Path) -> Survey {
             settings: &settings,
             canonical: false,
             banned: &banned,
+            modules: &modules,
         };
         let mut findings: Vec<Finding> = Vec::new();
         direct_client::check_python(&model, &ctx, &mut findings);

@@ -7,7 +7,7 @@ pub(crate) mod direct_client;
 pub(crate) mod legacy_import;
 pub(crate) mod manager_instance;
 
-use crate::config::Settings;
+use crate::config::{Accessor, Settings};
 use crate::fix::{Applicability, Edit, Fix};
 use crate::lang::python::{BindingKind, PythonModel};
 
@@ -174,17 +174,20 @@ pub(crate) struct Context<'a> {
     /// Whether the file is one of the canonical modules.
     pub(crate) canonical: bool,
     pub(crate) banned: &'a direct_client::BannedNames,
+    /// The tree's Python modules (re-exports, names the canonical module defines).
+    pub(crate) modules: &'a crate::modules::ModuleIndex,
 }
 
-/// Python unsafe fix: the construction `start..end` becomes the configured accessor, and
-/// the accessor is imported unless the module already imports it.
+/// Python unsafe fix: the construction `start..end` becomes `accessor`, and the
+/// accessor is imported unless the module already imports it. `None` when the name the
+/// accessor needs is bound to something else in the file.
 pub(crate) fn python_accessor_fix(
     model: &PythonModel<'_>,
     ctx: &Context<'_>,
     start: usize,
     end: usize,
+    accessor: &Accessor,
 ) -> Option<Fix> {
-    let accessor = ctx.settings.accessor.as_ref()?;
     let mut edits = vec![Edit {
         start,
         end,
@@ -209,20 +212,6 @@ pub(crate) fn python_accessor_fix(
         applicability: Applicability::Unsafe,
         message: format!("Use `{}`", accessor.spec()),
         edits,
-    })
-}
-
-/// Rust unsafe fix: the construction becomes the configured Rust accessor expression.
-pub(crate) fn rust_accessor_fix(ctx: &Context<'_>, start: usize, end: usize) -> Option<Fix> {
-    let accessor = ctx.settings.rust_accessor.as_ref()?;
-    Some(Fix {
-        applicability: Applicability::Unsafe,
-        message: format!("Use `{accessor}`"),
-        edits: vec![Edit {
-            start,
-            end,
-            content: accessor.clone(),
-        }],
     })
 }
 

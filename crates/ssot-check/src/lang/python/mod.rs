@@ -99,7 +99,7 @@ pub(crate) struct ImportItem<'t> {
     /// The `as` name, if any.
     pub(crate) alias: Option<String>,
     /// The name the import binds: the alias, else the last segment (`from`) or the first (`import`).
-    local: &'t str,
+    pub(crate) local: &'t str,
 }
 
 /// An `import` or `from … import` statement.
@@ -292,6 +292,20 @@ impl<'t> PythonModel<'t> {
         None
     }
 
+    /// Each module-level name with what it is bound to at the end of the module.
+    pub(crate) fn module_bindings(&self) -> Vec<(&'t str, BindingKind)> {
+        self.scopes[0]
+            .bindings
+            .keys()
+            .filter_map(|name| Some((*name, self.lookup(name, 0, usize::MAX)?.clone())))
+            .collect()
+    }
+
+    /// Whether the module has a `from x import *`.
+    pub(crate) fn has_star_import(&self) -> bool {
+        !self.star_modules.is_empty()
+    }
+
     /// What a module-level `name` is bound to at the end of the module.
     pub(crate) fn module_binding(&self, name: &str) -> Option<BindingKind> {
         self.lookup(name, 0, usize::MAX).cloned()
@@ -361,6 +375,15 @@ impl<'t> PythonModel<'t> {
             .collect()
     }
 
+    /// How many times each name is referenced (read, written or deleted) outside imports.
+    pub(crate) fn name_references(&self) -> HashMap<&'t str, usize> {
+        let mut counter = NameCounter {
+            counts: HashMap::new(),
+        };
+        counter.visit_body(&self.module.body);
+        counter.counts
+    }
+
     /// The ranges of every `a.b.c` attribute chain in the file whose segments are `path`
     /// (outside import statements, which write module names, not attributes).
     pub(crate) fn attribute_references(&self, path: &[String]) -> Vec<Range<usize>> {
@@ -400,6 +423,24 @@ fn is_docstring(stmt: &Stmt, source: &str) -> bool {
         StringLike::try_from(e).is_ok_and(|s| !s.is_implicit_concatenated())
             && !closes_paren(source, e.end())
     })
+}
+
+/// Counts the references (`Expr::Name`) to each name, outside import statements.
+struct NameCounter<'t> {
+    counts: HashMap<&'t str, usize>,
+}
+
+impl<'t> SourceOrderVisitor<'t> for NameCounter<'t> {
+    fn visit_stmt(&mut self, stmt: &'t Stmt) {
+        guarded(|| source_order::walk_stmt(self, stmt));
+    }
+
+    fn visit_expr(&mut self, expr: &'t Expr) {
+        if let Expr::Name(name) = expr {
+            *self.counts.entry(name.id.as_str()).or_default() += 1;
+        }
+        guarded(|| source_order::walk_expr(self, expr));
+    }
 }
 
 /// Collects the attribute chains that spell one dotted path.

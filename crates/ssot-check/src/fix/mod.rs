@@ -1,4 +1,8 @@
 //! Source edits that fixes are made of, and applying them.
+//!
+//! `unused_imports`: after fixes, Python imports only the replaced code used are removed.
+
+mod unused_imports;
 
 /// Whether a fix keeps the program's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -103,7 +107,10 @@ pub(crate) fn fix_files(
         }
         let source = std::fs::read_to_string(&report.file)
             .map_err(|e| crate::error::Error::io(&report.file, e))?;
-        let (fixed, applied) = apply(&source, fixes);
+        let (mut fixed, applied) = apply(&source, fixes);
+        if report.language == crate::lang::Language::Python {
+            fixed = unused_imports::remove(&mut parsers, &source, &report.path, &fixed);
+        }
         if fixed == source {
             continue;
         }
