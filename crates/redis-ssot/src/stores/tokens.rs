@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::error::{Error, Result};
 use crate::keys::{self, UserId};
@@ -449,7 +449,8 @@ enum Audience {
 ///   through the manager's shared subscriber connection, adds the id to its local set and
 ///   passes it to [`revocations`](Tokens::revocations) receivers (the gateway closes the
 ///   sockets authenticated with it). Ids published while a process was disconnected are
-///   not replayed, but the Redis check on every call covers them.
+///   not replayed: the Redis check on every call covers new calls, and
+///   [`resyncs`](Tokens::resyncs) changes after each such gap so holders verify again.
 /// - Cheap to clone; the listener stops when the last clone is dropped. Opens no connection.
 #[derive(Clone)]
 pub struct Tokens {
@@ -477,6 +478,8 @@ struct Local {
     revoked: Mutex<HashMap<String, u64>>,
     leeway_secs: u64,
     announce: broadcast::Sender<String>,
+    /// Counts gaps on the revocation channel (see [`Tokens::resyncs`]).
+    resync: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Tokens {
@@ -498,6 +501,7 @@ impl Tokens {
             revoked: Mutex::new(HashMap::new()),
             leeway_secs: config.leeway.as_secs(),
             announce,
+            resync: watch::channel(0).0,
         });
         let mut subscription = manager.subscribe(keys::REVOCATIONS_CHANNEL).await?;
         let listener = tokio::spawn({
@@ -505,7 +509,12 @@ impl Tokens {
             async move {
                 while let Some(event) = subscription.recv().await {
                     let SubscriptionEvent::Message(payload) = event else {
-                        continue; // a gap: the Redis check on every call covers it
+                        // A gap: announcements were missed. New calls check Redis anyway;
+                        // holders of already verified tokens are told to verify again.
+                        local
+                            .resync
+                            .send_modify(|gaps| *gaps = gaps.wrapping_add(1));
+                        continue;
                     };
                     match parse_announcement(&payload) {
                         Some((exp, jti)) => {
@@ -653,6 +662,14 @@ impl Tokens {
     /// Revoked token ids as they are announced (by any process, this one included).
     pub fn revocations(&self) -> broadcast::Receiver<String> {
         self.inner.local.announce.subscribe()
+    }
+
+    /// Changes after every gap on the revocation channel (the subscriber connection came
+    /// back, or this process fell behind): announcements may have been missed, so whoever
+    /// holds a verified token (an open socket) must [`verify`](Tokens::verify) it again.
+    /// The value counts the gaps since start.
+    pub fn resyncs(&self) -> watch::Receiver<u64> {
+        self.inner.local.resync.subscribe()
     }
 
     /// Signs a development token; see [`TokenConfig::issue`].

@@ -6,4 +6,5 @@ mod errors;
 mod hostile;
 mod messages;
 mod outages;
+mod revocation;
 mod support;
