@@ -202,11 +202,7 @@ async fn handshake(
     let budgets = &shared.config.budgets;
     let slot = shared
         .sockets
-        .try_open(
-            &claims.sub,
-            shared.config.max_connections,
-            budgets.sockets_per_user,
-        )
+        .try_open(&claims.sub, shared.config.max_connections, budgets)
         .map_err(|full| match full {
             Full::Process => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

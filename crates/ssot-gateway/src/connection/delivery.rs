@@ -7,12 +7,13 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
 use redis_ssot::UserScope;
-use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent, LiveFrame};
+use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent, LiveFrame, Replay};
+use tokio::sync::Semaphore;
 
 use super::signals::next_live;
 use super::{End, Socket, Transport};
 use crate::protocol::{self, CloseCode, codes};
-use crate::state::Shared;
+use crate::state::{Budget, GatewayMetrics, Shared};
 
 /// Events read from the stream per replay round trip.
 const REPLAY_PAGE: usize = 256;
@@ -65,16 +66,24 @@ pub(super) struct Delivery {
     feed: Feed,
     position: Position,
     told: Told,
+    /// Replay slots of this socket's user (see [`Delivery::replay_page`]).
+    user_replays: Arc<Semaphore>,
 }
 
 impl Delivery {
-    pub(super) fn new(shared: Arc<Shared>, scope: UserScope, after: Option<EventId>) -> Delivery {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        scope: UserScope,
+        after: Option<EventId>,
+        user_replays: Arc<Semaphore>,
+    ) -> Delivery {
         Delivery {
             shared,
             scope,
             feed: Feed::Unsubscribed,
             position: after.map_or(Position::Unanchored, Position::Delivered),
             told: Told::Nothing,
+            user_replays,
         }
     }
 
@@ -239,12 +248,7 @@ impl Delivery {
         };
         let mut told_truncated = false;
         loop {
-            let page = match self
-                .shared
-                .events
-                .replay_after(&self.scope, cursor, REPLAY_PAGE)
-                .await
-            {
+            let page = match self.replay_page(cursor).await? {
                 Ok(page) => page,
                 Err(err) => {
                     tracing::debug!(cause = %err, "replay failed; will retry");
@@ -274,6 +278,33 @@ impl Delivery {
                 return Ok(self.is_subscribed());
             }
         }
+    }
+
+    /// Reads one page after `cursor` once the user and the process have a replay slot free:
+    /// one user's many sockets cannot run hundreds of page reads at once. The slots are
+    /// held for the read only, not while the page is sent. A socket that waits longer than
+    /// `replay-wait-ms` is closed with 4001: the client reconnects later and resumes.
+    async fn replay_page(&self, cursor: EventId) -> Result<redis_ssot::Result<Replay>, End> {
+        let slots = async {
+            let user = Arc::clone(&self.user_replays).acquire_owned().await;
+            let process = Arc::clone(&self.shared.replays).acquire_owned().await;
+            (user, process)
+        };
+        let wait = self.shared.config.budgets.replay_wait;
+        let _slots = match tokio::time::timeout(wait, slots).await {
+            Ok((Ok(user), Ok(process))) => (user, process),
+            // The semaphores are never closed while the gateway runs.
+            Ok(_) => return Err(End::Close(CloseCode::Restart)),
+            Err(_) => {
+                GatewayMetrics::refused(Budget::Replays);
+                return Err(End::Close(CloseCode::ReplayBusy));
+            }
+        };
+        Ok(self
+            .shared
+            .events
+            .replay_after(&self.scope, cursor, REPLAY_PAGE)
+            .await)
     }
 
     /// Sends a replayed event unless the client already has it.

@@ -98,7 +98,12 @@ where
 {
     shared.metrics.connections.increment(1.0);
     let mut conn = Conn {
-        delivery: Delivery::new(Arc::clone(&shared), session.scope, session.after),
+        delivery: Delivery::new(
+            Arc::clone(&shared),
+            session.scope,
+            session.after,
+            session.slot.user_replays(),
+        ),
         socket: Socket {
             inner: socket,
             unflushed: false,
