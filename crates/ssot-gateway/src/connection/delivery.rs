@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
 use redis_ssot::UserScope;
-use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent, LiveFrame, Replay};
+use redis_ssot::stores::events::{
+    Event, EventId, EventSubscription, EventsConfig, LiveEvent, LiveFrame, Replay,
+};
 use tokio::sync::Semaphore;
 
 use super::signals::next_live;
@@ -19,6 +21,26 @@ use crate::state::{Budget, GatewayMetrics, Shared};
 const REPLAY_PAGE: usize = 256;
 /// How often a socket that could not catch up retries while Redis is reachable again.
 pub(super) const CATCH_UP_RETRY: Duration = Duration::from_millis(500);
+
+/// Bytes a stored entry may take besides its data (id, field names, event name), with
+/// room to spare.
+const ENTRY_OVERHEAD: usize = 1024;
+
+/// True when more events may follow `page`: it is full by count, or so close to the byte
+/// budget of a page (see [`redis_ssot::stores::events::EventsConfig::replay_page_bytes`])
+/// that the next entry may have been left out for its size. A page well under both limits
+/// is the end of the stream.
+fn may_continue(page: &[Event], events: &EventsConfig) -> bool {
+    if page.is_empty() {
+        return false;
+    }
+    let bytes: usize = page
+        .iter()
+        .map(|e| e.data.get().len() + e.name.len() + ENTRY_OVERHEAD)
+        .sum();
+    let largest_next = events.max_data_bytes + ENTRY_OVERHEAD;
+    page.len() >= REPLAY_PAGE || bytes + largest_next > events.replay_page_bytes
+}
 
 /// Where the live events come from, and whether they can be sent as they arrive.
 enum Feed {
@@ -266,14 +288,14 @@ impl Delivery {
                 );
                 socket.send(frame.into()).await?;
             }
-            let full = page.events.len() == REPLAY_PAGE;
+            let more = may_continue(&page.events, &self.shared.config.events);
             // Each event is dropped once sent: a page is not held longer than needed.
             for event in page.events {
                 cursor = event.id;
                 self.shared.metrics.replayed.increment(1);
                 self.deliver(event, socket).await?;
             }
-            if !full {
+            if !more {
                 self.caught_up();
                 return Ok(self.is_subscribed());
             }
@@ -360,5 +382,32 @@ impl Delivery {
             self.told = now;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, data_bytes: usize) -> Event {
+        let data = format!("\"{}\"", "x".repeat(data_bytes.saturating_sub(2)));
+        Event {
+            id: EventId { ms: 1, seq },
+            name: "e".to_owned(),
+            data: serde_json::value::RawValue::from_string(data).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_page_cut_by_bytes_is_not_the_end() {
+        let events = EventsConfig::default();
+        assert!(!may_continue(&[], &events));
+        let small: Vec<Event> = (0..3).map(|n| event(n, 100)).collect();
+        assert!(!may_continue(&small, &events), "well under both limits");
+        let full: Vec<Event> = (0..REPLAY_PAGE as u64).map(|n| event(n, 10)).collect();
+        assert!(may_continue(&full, &events), "full by count");
+        // 60 KB events: the byte budget (256 KiB) cuts the page after a few.
+        let big: Vec<Event> = (0..4).map(|n| event(n, 60 * 1024)).collect();
+        assert!(may_continue(&big, &events), "cut by bytes");
     }
 }
