@@ -13,8 +13,8 @@
 //!   wrong type is the caller's problem, not Redis's health.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -79,10 +79,13 @@ struct Inner {
     probes: Vec<Outcome>,
 }
 
-/// A circuit breaker shared by every call of one manager.
+/// The circuit breaker of one failure domain.
 #[derive(Debug)]
 pub(crate) struct CircuitBreaker {
     config: BreakerConfig,
+    /// The failure domain in metrics (`domain` label); `None` for the process-wide breaker,
+    /// whose series keep no label.
+    domain: Option<Arc<str>>,
     inner: Mutex<Inner>,
     /// Mirrors of `inner.state == Closed` and `inner.generation`, so admitting a call while
     /// closed (the hot path) takes no lock.
@@ -103,7 +106,7 @@ pub(crate) struct Permit {
 }
 
 impl CircuitBreaker {
-    pub(crate) fn new(config: BreakerConfig) -> Self {
+    pub(crate) fn new(config: BreakerConfig, domain: Option<Arc<str>>) -> Self {
         let (state_tx, _) = watch::channel(BreakerState::Closed);
         CircuitBreaker {
             inner: Mutex::new(Inner {
@@ -117,6 +120,7 @@ impl CircuitBreaker {
                 probes: Vec::new(),
             }),
             config,
+            domain,
             closed: AtomicBool::new(true),
             generation: AtomicU64::new(0),
             clean: AtomicBool::new(false),
@@ -310,13 +314,30 @@ impl CircuitBreaker {
         if next == BreakerState::Open {
             inner.opened_at = Instant::now();
         }
-        tracing::warn!(
-            from = from.as_str(),
-            to = next.as_str(),
-            "circuit breaker transition"
-        );
-        metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str()).increment(1);
-        metrics::gauge!("ssot_breaker_state").set(next.gauge());
+        match &self.domain {
+            None => {
+                tracing::warn!(
+                    from = from.as_str(),
+                    to = next.as_str(),
+                    "circuit breaker transition"
+                );
+                metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str())
+                    .increment(1);
+                metrics::gauge!("ssot_breaker_state").set(next.gauge());
+            }
+            Some(domain) => {
+                tracing::warn!(
+                    domain = &**domain,
+                    from = from.as_str(),
+                    to = next.as_str(),
+                    "circuit breaker transition"
+                );
+                let label = domain.to_string();
+                metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str(), "domain" => label.clone())
+                    .increment(1);
+                metrics::gauge!("ssot_breaker_state", "domain" => label).set(next.gauge());
+            }
+        }
         self.state_tx.send_replace(next);
     }
 
@@ -350,7 +371,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn opens_on_failure_rate_after_minimum_calls() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         call(&b, true, 1);
         call(&b, true, 1);
         call(&b, true, 1);
@@ -367,7 +388,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn outcomes_that_slide_out_of_the_window_stop_counting() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         let calls = |failed: bool, n: usize| (0..n).for_each(|_| call(&b, failed, 1));
         calls(false, 6);
         calls(true, 4);
@@ -380,7 +401,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_clean_window_judges_like_one_that_recorded_every_call() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         let calls = |failed: bool, ms: u64, n: usize| (0..n).for_each(|_| call(&b, failed, ms));
         calls(false, 1, 10);
         assert!(
@@ -397,7 +418,7 @@ mod tests {
         // Slow successes are recorded even into a clean window.
         let mut slow = config();
         slow.slow_call_rate_threshold = 50.0;
-        let b = CircuitBreaker::new(slow);
+        let b = CircuitBreaker::new(slow, None);
         (0..10).for_each(|_| call(&b, false, 1));
         (0..4).for_each(|_| call(&b, false, 150));
         assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 slow");
@@ -407,7 +428,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn opens_on_slow_calls() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         for _ in 0..4 {
             call(&b, false, 150);
         }
@@ -416,7 +437,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn half_open_limits_probes_then_closes() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         for _ in 0..4 {
             call(&b, true, 1);
         }
@@ -432,7 +453,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_probe_reopens() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         for _ in 0..4 {
             call(&b, true, 1);
         }
@@ -444,7 +465,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn unprobed_calls_run_only_while_closed() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         assert!(b.acquire_unprobed().is_ok());
         for _ in 0..4 {
             call(&b, true, 1);
@@ -467,7 +488,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn released_probe_frees_its_slot_and_stale_outcomes_are_ignored() {
-        let b = CircuitBreaker::new(config());
+        let b = CircuitBreaker::new(config(), None);
         let stale = b.acquire().unwrap();
         for _ in 0..4 {
             call(&b, true, 1);

@@ -11,6 +11,8 @@
 //!   take a lane by role: `command` (short calls, the health PING), `bulk` (long reads such
 //!   as replay pages, [`RedisManager::query_bulk`]), `blocking` and `subscriber`.
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
+//! - `domains`: failure domains (the server, or each Cluster master) and their breakers
+//!   ([`DomainHealth`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
@@ -32,6 +34,7 @@
 mod breaker;
 pub mod compat;
 pub mod config;
+mod domains;
 mod error;
 pub mod keys;
 mod link;
@@ -43,6 +46,7 @@ pub use breaker::BreakerState;
 pub use config::{
     BreakerConfig, ClientCertificate, RedisConfig, RedisOptions, TlsConfig, TlsOptions, Topology,
 };
+pub use domains::DomainHealth;
 pub use error::{Error, Result};
 pub use keys::{UserId, UserScope};
 pub use manager::{HealthReport, RedisManager, init, manager, try_manager};

@@ -19,19 +19,26 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, ScriptInvocation, ToRedisArgs};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult,
+    ScriptInvocation, ToRedisArgs, Value,
+};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::RedisManager;
 use crate::breaker::{CircuitBreaker, Permit};
+use crate::domains::{Domain, Domains, Route};
 use crate::error::{Error, Result, is_transient_redis};
 use crate::link::{Conn, Link};
 
 /// Budget of one bulk call (config key to come: `bulk-timeout-ms`).
 pub(crate) const DEFAULT_BULK_TIMEOUT: Duration = Duration::from_millis(5000);
-/// Bulk calls running at once per process (config key to come: `bulk-concurrency`).
-pub(crate) const DEFAULT_BULK_CONCURRENCY: usize = 4;
+/// Bulk calls running at once per process (config key to come: `bulk-concurrency`). Redis
+/// runs the pages pipelined on one connection back to back, so each one in flight adds its
+/// run time to the wait of a short call that arrives meanwhile; two keep the connection busy
+/// (one runs while the next is sent) and bound that wait to two pages.
+pub(crate) const DEFAULT_BULK_CONCURRENCY: usize = 2;
 /// How long callers are told to wait when the bulk lane stayed full.
 const BULK_BUSY_RETRY: Duration = Duration::from_millis(100);
 
@@ -63,10 +70,12 @@ pub(crate) struct BlockingPool {
 impl RedisManager {
     /// Runs one command on the command connection.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let route = self.inner.domains.route_of(cmd);
         self.exec(
             Lane::Command,
             &self.inner.command,
             None,
+            &self.inner.domains.resolve(route),
             |mut conn| async move { cmd.query_async(&mut conn).await },
         )
         .await
@@ -74,10 +83,17 @@ impl RedisManager {
 
     /// Runs a pipeline (or MULTI/EXEC transaction) on the command connection.
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
+        let domains = &self.inner.domains;
+        let route = pipe
+            .cmd_iter()
+            .map(|cmd| domains.route_of(cmd))
+            .find(|route| *route != Route::Keyless)
+            .unwrap_or(Route::Keyless);
         self.exec(
             Lane::Command,
             &self.inner.command,
             None,
+            &self.inner.domains.resolve(route),
             |mut conn| async move { pipe.query_async(&mut conn).await },
         )
         .await
@@ -89,10 +105,12 @@ impl RedisManager {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T> {
+        let route = script_route(&self.inner.domains, invocation).await;
         self.exec(
             Lane::Command,
             &self.inner.command,
             None,
+            &self.inner.domains.resolve(route),
             |mut conn| async move { invocation.invoke_async(&mut conn).await },
         )
         .await
@@ -103,8 +121,12 @@ impl RedisManager {
     /// short calls. Fails with [`Error::Unavailable`] when the lane stayed full for the bulk
     /// timeout.
     pub async fn query_bulk<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        self.exec_bulk(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
+        let route = self.inner.domains.route_of(cmd);
+        self.exec_bulk(
+            route,
+            |mut conn| async move { cmd.query_async(&mut conn).await },
+        )
+        .await
     }
 
     /// Runs a long-reading Lua script (a replay page) on the bulk lane; see
@@ -113,8 +135,11 @@ impl RedisManager {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.exec_bulk(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await
+        let route = script_route(&self.inner.domains, invocation).await;
+        self.exec_bulk(route, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
     }
 
     /// Publishes `payload` on `channel`; returns how many subscribers received it.
@@ -142,16 +167,20 @@ impl RedisManager {
         if !pool.started[slot.index].swap(true, Ordering::AcqRel) {
             inner.tasks.spawn(Arc::clone(link).run());
         }
+        let domain = inner.domains.resolve(inner.domains.route_of(cmd));
         if !link.is_up() && !link.wait_up(inner.config.connect_timeout).await {
             // Let the breaker judge an unreachable server like any other call.
-            self.exec(Lane::Blocking, link, Some(timeout), |_| async { Ok(()) })
-                .await?;
+            self.exec(Lane::Blocking, link, Some(timeout), &domain, |_| async {
+                Ok(())
+            })
+            .await?;
         }
         let result = self
             .exec(
                 Lane::Blocking,
                 link,
                 Some(block + timeout),
+                &domain,
                 |mut conn| async move { cmd.query_async(&mut conn).await },
             )
             .await;
@@ -166,7 +195,7 @@ impl RedisManager {
 
     /// The bulk lane's admission: a permit of the lane (waiting at most the bulk timeout), the
     /// connection opened on first use, then the common call path.
-    async fn exec_bulk<T, F, Fut>(&self, f: F) -> Result<T>
+    async fn exec_bulk<T, F, Fut>(&self, route: Route, f: F) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -175,7 +204,8 @@ impl RedisManager {
         let bulk = &inner.bulk;
         // Refuse before queueing: a caller must not wait for a lane whose calls would be
         // refused anyway.
-        inner.breaker.acquire_unprobed()?;
+        let domain = inner.domains.resolve(route);
+        domain.breaker.acquire_unprobed()?;
         let _permit = tokio::time::timeout(bulk.timeout, bulk.permits.acquire())
             .await
             .map_err(|_| {
@@ -192,7 +222,26 @@ impl RedisManager {
         if !bulk.link.is_up() {
             bulk.link.wait_up(inner.config.connect_timeout).await;
         }
-        self.exec(Lane::Bulk, &bulk.link, None, f).await
+        self.exec(Lane::Bulk, &bulk.link, None, &domain, f).await
+    }
+
+    /// PINGs the master of `domain` (the server on one Redis) through the domain's breaker.
+    pub(super) async fn ping_domain(&self, domain: &Domain) -> Result<()> {
+        let node = self
+            .inner
+            .domains
+            .is_cluster()
+            .then(|| domain.name.to_string());
+        let ping = redis::cmd("PING");
+        let (ping, node) = (&ping, node.as_deref());
+        self.exec(
+            Lane::Command,
+            &self.inner.command,
+            None,
+            domain,
+            |mut conn| async move { conn.on_node(ping, node).await.map(drop) },
+        )
+        .await
     }
 
     /// Admission, budget, outcome accounting: the path of every call.
@@ -205,13 +254,15 @@ impl RedisManager {
         lane: Lane,
         link: &Link,
         budget: Option<Duration>,
+        domain: &Domain,
         f: F,
     ) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let breaker = &self.inner.breaker;
+        let domains = &self.inner.domains;
+        let breaker = &domain.breaker;
         let admitted = match lane {
             Lane::Bulk => breaker.acquire_unprobed(),
             Lane::Command | Lane::Blocking => breaker.acquire(),
@@ -267,6 +318,11 @@ impl RedisManager {
             Some(Err(err)) if err.is_timeout() => Err(timed_out(&mut pending)),
             Some(Err(err)) => {
                 link.observe_error(epoch, &err);
+                if err.is_io_error() || err.is_connection_dropped() || err.is_cluster_error() {
+                    // A node failed or slots moved: learn the new owners now, not at the next
+                    // health round.
+                    domains.request_refresh();
+                }
                 let failed = is_transient_redis(&err);
                 if failed || lane != Lane::Bulk {
                     pending.finish(failed, counted);
@@ -284,6 +340,47 @@ impl RedisManager {
                 Ok(value)
             }
         }
+    }
+}
+
+/// The route of a script call. A [`ScriptInvocation`] does not show its keys, so on a
+/// Cluster it is asked to build its `EVALSHA` against a connection that only notes the route
+/// and answers with an error; nothing is sent.
+async fn script_route(domains: &Domains, invocation: &ScriptInvocation<'_>) -> Route {
+    if !domains.is_cluster() {
+        return Route::Keyless;
+    }
+    let mut probe = RouteProbe {
+        domains,
+        route: Route::Keyless,
+    };
+    let _: RedisResult<Value> = invocation.invoke_async(&mut probe).await;
+    probe.route
+}
+
+/// See [`script_route`].
+struct RouteProbe<'a> {
+    domains: &'a Domains,
+    route: Route,
+}
+
+impl redis::aio::ConnectionLike for RouteProbe<'_> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.route = self.domains.route_of(cmd);
+        Box::pin(async { Err(RedisError::from((ErrorKind::Client, "route probe"))) })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _: &'a Pipeline,
+        _: usize,
+        _: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async { Err(RedisError::from((ErrorKind::Client, "route probe"))) })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
     }
 }
 

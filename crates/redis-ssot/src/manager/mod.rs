@@ -17,8 +17,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::breaker::BreakerState;
 use crate::config::RedisConfig;
+use crate::domains::{DomainHealth, Domains, slot_of_key};
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::pubsub::{Dispatcher, Subscription};
@@ -51,7 +52,7 @@ pub struct RedisManager {
 struct Inner {
     id: String,
     config: RedisConfig,
-    breaker: Arc<CircuitBreaker>,
+    domains: Domains,
     command: Arc<Link>,
     subscriber: Arc<Link>,
     dispatcher: Arc<Dispatcher>,
@@ -93,7 +94,7 @@ impl RedisManager {
     /// runtime. Fails only on configuration problems; use [`RedisManager::connect`] or
     /// [`RedisManager::wait_ready`] to wait for Redis.
     pub fn new(config: RedisConfig) -> Result<RedisManager> {
-        let breaker = Arc::new(CircuitBreaker::new(config.breaker.clone()));
+        let domains = Domains::new(config.breaker.clone(), config.is_cluster());
         let dispatcher = Arc::new(Dispatcher::default());
         let (push_tx, push_rx) = tokio::sync::mpsc::unbounded_channel();
         let command = Link::new(&config, "command", Some(config.command_timeout), None, None);
@@ -129,6 +130,7 @@ impl RedisManager {
             subscriber_up: false,
             reconnects: 0,
             last_error: None,
+            domains: Vec::new(),
             checked_at_ms: now_ms(),
         });
         let tasks = TaskGuard::default();
@@ -138,7 +140,7 @@ impl RedisManager {
         let inner = Arc::new(Inner {
             id,
             config,
-            breaker,
+            domains,
             command,
             subscriber,
             dispatcher,
@@ -187,14 +189,29 @@ impl RedisManager {
         &self.inner.config
     }
 
-    /// The circuit breaker state now.
+    /// The state of the process-wide circuit breaker now: the server's on one Redis; on a
+    /// Cluster the one of keyless calls (see [`RedisManager::breaker_state_for`]).
     pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
+        self.inner.domains.process().breaker.state()
     }
 
-    /// Follows the circuit breaker state.
+    /// The state of the breaker that guards calls on `key` (its master's on a Cluster).
+    pub fn breaker_state_for(&self, key: &str) -> BreakerState {
+        let route = match self.inner.domains.is_cluster() {
+            true => crate::domains::Route::Slot(slot_of_key(key.as_bytes())),
+            false => crate::domains::Route::Keyless,
+        };
+        self.inner.domains.resolve(route).breaker.state()
+    }
+
+    /// Follows the process-wide circuit breaker state.
     pub fn watch_breaker(&self) -> watch::Receiver<BreakerState> {
-        self.inner.breaker.watch()
+        self.inner.domains.process().breaker.watch()
+    }
+
+    /// Health of each failure domain now: the server, or each master of a Cluster.
+    pub fn domains(&self) -> Vec<DomainHealth> {
+        self.inner.domains.report()
     }
 
     /// The latest health report.
