@@ -57,7 +57,7 @@ impl EventId {
         match self.seq.checked_add(1) {
             Some(seq) => EventId { ms: self.ms, seq },
             None => EventId {
-                ms: self.ms + 1,
+                ms: self.ms.saturating_add(1),
                 seq: 0,
             },
         }
@@ -73,7 +73,8 @@ impl fmt::Display for EventId {
 impl FromStr for EventId {
     type Err = Error;
 
-    /// Strict: two decimal numbers joined by `-`, nothing else.
+    /// Strict: two decimal numbers joined by `-`, nothing else, and an id that another
+    /// can follow (`u64::MAX-u64::MAX` cannot be a replay start: Redis refuses it).
     fn from_str(s: &str) -> Result<EventId> {
         let bad = || {
             Error::invalid(
@@ -87,10 +88,17 @@ impl FromStr for EventId {
         if !digits(ms) || !digits(seq) {
             return Err(bad());
         }
-        Ok(EventId {
+        let id = EventId {
             ms: ms.parse().map_err(|_| bad())?,
             seq: seq.parse().map_err(|_| bad())?,
-        })
+        };
+        if id.ms == u64::MAX && id.seq == u64::MAX {
+            return Err(Error::invalid(
+                "event id",
+                "out of range: no event can follow it",
+            ));
+        }
+        Ok(id)
     }
 }
 
@@ -536,10 +544,20 @@ mod tests {
             "$",
             "ssot:{u:x}:1-2",
             &"9".repeat(30),
+            "18446744073709551616-0",
+            "18446744073709551615-18446744073709551615",
         ] {
             assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
         }
         assert!(EventId { ms: 1, seq: 9 } < EventId { ms: 2, seq: 0 });
+        let last_ms = "18446744073709551615-0".parse::<EventId>().unwrap();
+        assert_eq!(
+            last_ms.next(),
+            EventId {
+                ms: u64::MAX,
+                seq: 1
+            }
+        );
     }
 
     #[test]
