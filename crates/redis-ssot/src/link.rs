@@ -119,6 +119,21 @@ impl Conn {
         }
     }
 
+    /// `SSUBSCRIBE` on a cluster (to the master owning each channel's slot).
+    pub(crate) async fn ssubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.subscribe(channels).await,
+            Conn::Cluster(c) => c.ssubscribe(channels).await,
+        }
+    }
+
+    pub(crate) async fn sunsubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.unsubscribe(channels).await,
+            Conn::Cluster(c) => c.sunsubscribe(channels).await,
+        }
+    }
+
     pub(crate) async fn unsubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
         match self {
             Conn::Single(c) => c.unsubscribe(channels).await,
@@ -340,8 +355,12 @@ async fn forward_pushes(
         let Some(link) = link.upgrade() else { return };
         if push.kind == PushKind::Disconnection {
             // A cluster connection reports each node's disconnection and reconnects that node
-            // itself; only a single server's disconnection takes the link down.
+            // itself; only a single server's disconnection takes the link down. The role's
+            // consumer still hears of it (the subscriber marks its channels for a gap).
             if link.config.is_cluster() {
+                if let Some(tx) = &link.push_tx {
+                    let _ = tx.send(push);
+                }
                 continue;
             }
             link.mark_down(epoch, "disconnected");

@@ -136,7 +136,7 @@ impl RedisManager {
         let tasks = TaskGuard::default();
         tasks.spawn(Arc::clone(&command).run());
         tasks.spawn(Arc::clone(&subscriber).run());
-        tasks.spawn(Arc::clone(&dispatcher).run(push_rx));
+        tasks.spawn(Arc::clone(&dispatcher).run(Arc::clone(&subscriber), push_rx));
         let inner = Arc::new(Inner {
             id,
             config,
@@ -253,7 +253,19 @@ impl RedisManager {
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription> {
         self.inner
             .dispatcher
-            .subscribe(&self.inner.subscriber, channel)
+            .subscribe(&self.inner.subscriber, channel, false)
+            .await
+    }
+
+    /// Like [`RedisManager::subscribe`], for a channel named like a key (its hash tag picks
+    /// its slot) that is published with `SPUBLISH` on a Cluster: it is subscribed with
+    /// `SSUBSCRIBE` on the master owning its slot, follows the slot when it moves, and costs
+    /// the other shards nothing. On one server it is an ordinary channel.
+    pub async fn subscribe_sharded(&self, channel: &str) -> Result<Subscription> {
+        let sharded = self.inner.config.is_cluster();
+        self.inner
+            .dispatcher
+            .subscribe(&self.inner.subscriber, channel, sharded)
             .await
     }
 }

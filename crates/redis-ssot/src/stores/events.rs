@@ -258,11 +258,12 @@ pub struct Appended {
 
 /// KEYS[1] stream (= channel), optional KEYS[2] the hash `sequence -> id` of a group of
 /// events appended once; ARGV: max_len, max_age_ms, name, data, name as a JSON string,
-/// sequence (with KEYS[2]). Publishes the event's JSON object ([`Event::to_json`]).
-/// Returns {id, duplicate}.
+/// the publish command (`PUBLISH`, or `SPUBLISH` on a Cluster; chosen by the topology,
+/// never by input), sequence (with KEYS[2]). Publishes the event's JSON object
+/// ([`Event::to_json`]) on the stream's name. Returns {id, duplicate}.
 const APPEND: &str = r#"
 if KEYS[2] then
-  local seen = redis.call('HGET', KEYS[2], ARGV[6])
+  local seen = redis.call('HGET', KEYS[2], ARGV[7])
   if seen then return {seen, 1} end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3], 'd', ARGV[4])
@@ -271,10 +272,10 @@ local min = tonumber(string.match(id, '^%d+')) - tonumber(ARGV[2])
 if min > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', min .. '-0') end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 if KEYS[2] then
-  redis.call('HSET', KEYS[2], ARGV[6], id)
+  redis.call('HSET', KEYS[2], ARGV[7], id)
   redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
 end
-redis.call('PUBLISH', KEYS[1], '{"type":"event","id":"' .. id .. '","event":' .. ARGV[5] .. ',"data":' .. ARGV[4] .. '}')
+redis.call(ARGV[6], KEYS[1], '{"type":"event","id":"' .. id .. '","event":' .. ARGV[5] .. ',"data":' .. ARGV[4] .. '}')
 return {id, 0}
 "#;
 
@@ -349,7 +350,8 @@ impl Events {
                     .arg(self.config.max_age.as_millis() as u64)
                     .arg(name)
                     .arg(data.get())
-                    .arg(json_string(name)),
+                    .arg(json_string(name))
+                    .arg(self.publish_command()),
             )
             .await?;
         id.parse()
@@ -378,6 +380,7 @@ impl Events {
                     .arg(name)
                     .arg(data.get())
                     .arg(json_string(name))
+                    .arg(self.publish_command())
                     .arg(sequence),
             )
             .await?;
@@ -385,6 +388,16 @@ impl Events {
             id: id.parse()?,
             duplicate: duplicate == 1,
         })
+    }
+
+    /// `SPUBLISH` on a Cluster, so the notification stays on the shard that owns the user's
+    /// slot instead of crossing the cluster bus to every node; `PUBLISH` on one server.
+    fn publish_command(&self) -> &'static str {
+        if self.manager.config().is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
     }
 
     fn check_event(&self, name: &str, data: &RawValue) -> Result<()> {
@@ -458,7 +471,10 @@ impl Events {
     /// Follows the user's live events. Subscribe before replaying, so nothing falls between.
     pub async fn subscribe(&self, scope: &UserScope) -> Result<EventSubscription> {
         Ok(EventSubscription {
-            inner: self.manager.subscribe(&scope.key(family::EVENTS)).await?,
+            inner: self
+                .manager
+                .subscribe_sharded(&scope.key(family::EVENTS))
+                .await?,
         })
     }
 }

@@ -97,7 +97,10 @@ async fn a_failed_master_refuses_only_its_own_users() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Release);
 
-    let window = NODE_TIMEOUT + Duration::from_secs(2);
+    // The bound is `cluster-node-timeout` + 2 s from the kill. Redis's own part (the
+    // promotion) can exceed it on a loaded machine; the manager's part, seeing the new owner
+    // and serving it, must then still take at most half a second.
+    let window = (NODE_TIMEOUT + Duration::from_secs(2)).max(took + Duration::from_millis(500));
     let mut victim_failures = 0;
     for (master, user, task) in tasks {
         let seen = task.await.unwrap();

@@ -5,6 +5,7 @@ mod jobs_backlog;
 mod lanes;
 mod manager;
 mod observability;
+mod sharded_pubsub;
 mod stores_events;
 mod stores_jobs_locks_state;
 mod stores_user_auth;
