@@ -9,7 +9,8 @@
 //!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
 //!   `CLIENT LIST` helpers.
 //! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`;
-//!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion.
+//!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion;
+//!   `reshard`: move a slot and its keys to another master.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
 //!
@@ -21,6 +22,7 @@ mod cluster;
 mod failover;
 mod ports;
 mod proxy;
+mod reshard;
 mod resp;
 mod server;
 mod spawner;

@@ -108,3 +108,54 @@ async fn per_user_events_stay_on_their_shard() {
         assert_eq!(a.2, b.2, "node {i}: no classic PUBLISH");
     }
 }
+
+/// Issue 10 section 1: when a user's slot moves to another master, Redis drops the sharded
+/// subscription (`sunsubscribe`); it follows the slot to the new owner, the subscription
+/// gets a `Gap` (to catch up from the stream), and later events arrive again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_slot_takes_its_subscription_along() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let manager = RedisManager::connect(fast_config(&cluster.cluster_url()))
+        .await
+        .expect("manager connects");
+    let events = Events::new(manager.clone());
+    let user = UserScope::parse("mover").unwrap();
+    let channel = format!("ssot:{{u:{}}}:events", user.user());
+    let slot = cluster.key_slot(&channel);
+    let from = cluster.master_of_slot(slot);
+    let mut subscription = events.subscribe(&user).await.unwrap();
+    let data = RawValue::from_string("{\"n\":1}".to_owned()).unwrap();
+    let first = events.append(&user, "tick", &data).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Event(frame))) => assert_eq!(frame.id(), first),
+        other => panic!("before the move: {other:?}"),
+    }
+    let subscribers = |cluster: &RedisCluster, node: usize| -> String {
+        let reply = cluster.nodes()[node].cli(&["PUBSUB", "SHARDNUMSUB", &channel]);
+        reply.lines().last().unwrap_or_default().to_owned()
+    };
+    assert_eq!(subscribers(&cluster, from), "1");
+
+    let to = cluster.masters().into_iter().find(|m| *m != from).unwrap();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.migrate_slot(slot, to);
+        cluster
+    })
+    .await
+    .unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Gap)) => {}
+        other => panic!("after the move, expected a gap: {other:?}"),
+    }
+    assert_eq!(subscribers(&cluster, to), "1", "subscribed on the new owner");
+    assert_eq!(subscribers(&cluster, from), "0", "and no longer on the old one");
+    // The event log moved with the slot, and new events reach the subscription.
+    let second = events.append(&user, "tick", &data).await.unwrap();
+    assert!(second > first);
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Event(frame))) => assert_eq!(frame.id(), second),
+        other => panic!("after the move: {other:?}"),
+    }
+}
