@@ -16,6 +16,17 @@ use crate::support::fast_config;
 /// The testkit's `cluster-node-timeout`.
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A 3-master cluster with `replicas` per master, and a manager with fast settings on it.
+pub(crate) async fn cluster_and_manager(replicas: usize) -> (RedisCluster, RedisManager) {
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::with(3, replicas))
+        .await
+        .unwrap();
+    let manager = RedisManager::connect(fast_config(&cluster.cluster_url()))
+        .await
+        .expect("manager connects");
+    (cluster, manager)
+}
+
 /// What one user's calls saw: when each failed, and how many succeeded.
 #[derive(Default)]
 struct Outcomes {
@@ -46,12 +57,7 @@ async fn publish_until(events: Events, user: UserScope, stop: Arc<AtomicBool>) -
 /// shard's users are served again within `cluster-node-timeout` + 2 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_master_refuses_only_its_own_users() {
-    let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::with(3, 1))
-        .await
-        .unwrap();
-    let manager = RedisManager::connect(fast_config(&cluster.cluster_url()))
-        .await
-        .expect("manager connects");
+    let (mut cluster, manager) = cluster_and_manager(1).await;
     // Ten users per master.
     let mut by_master: HashMap<usize, Vec<String>> = HashMap::new();
     let mut n = 0;

@@ -3,13 +3,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis_ssot::RedisManager;
 use redis_ssot::UserScope;
 use redis_ssot::stores::events::{Events, LiveEvent};
 use serde_json::value::RawValue;
 use ssot_testkit::{RedisCluster, RedisServer};
 
-use crate::support::fast_config;
+use crate::failover::cluster_and_manager;
 
 /// A `name:value` field of an `INFO`-style text (`CLUSTER INFO`), or of one of its
 /// `k=v,...` lines (`INFO commandstats`: `cmdstat_spublish` / `calls`).
@@ -52,12 +51,7 @@ fn counters(nodes: &[RedisServer]) -> Vec<(u64, u64, u64)> {
 /// exactly for the events of the users whose slots it owns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_events_stay_on_their_shard() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let manager = RedisManager::connect(fast_config(&cluster.cluster_url()))
-        .await
-        .expect("manager connects");
+    let (cluster, manager) = cluster_and_manager(0).await;
     let events = Events::new(manager.clone());
     let users: Vec<UserScope> = (0..30)
         .map(|n| UserScope::parse(&format!("shard-user-{n}")).unwrap())
@@ -114,12 +108,7 @@ async fn per_user_events_stay_on_their_shard() {
 /// gets a `Gap` (to catch up from the stream), and later events arrive again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_slot_takes_its_subscription_along() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let manager = RedisManager::connect(fast_config(&cluster.cluster_url()))
-        .await
-        .expect("manager connects");
+    let (cluster, manager) = cluster_and_manager(0).await;
     let events = Events::new(manager.clone());
     let user = UserScope::parse("mover").unwrap();
     let channel = format!("ssot:{{u:{}}}:events", user.user());
@@ -149,8 +138,16 @@ async fn a_moved_slot_takes_its_subscription_along() {
         Ok(Some(LiveEvent::Gap)) => {}
         other => panic!("after the move, expected a gap: {other:?}"),
     }
-    assert_eq!(subscribers(&cluster, to), "1", "subscribed on the new owner");
-    assert_eq!(subscribers(&cluster, from), "0", "and no longer on the old one");
+    assert_eq!(
+        subscribers(&cluster, to),
+        "1",
+        "subscribed on the new owner"
+    );
+    assert_eq!(
+        subscribers(&cluster, from),
+        "0",
+        "and no longer on the old one"
+    );
     // The event log moved with the slot, and new events reach the subscription.
     let second = events.append(&user, "tick", &data).await.unwrap();
     assert!(second > first);
