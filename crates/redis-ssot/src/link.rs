@@ -25,7 +25,7 @@ use rand::Rng;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
-    MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo,
+    MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
 use redis::{
     AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, PushKind,
@@ -109,6 +109,26 @@ impl Conn {
                 c.route_command(cmd.clone(), RoutingInfo::SingleNode(route))
                     .await
             }
+        }
+    }
+
+    /// Sends `cmd` to the master of `slot` on a cluster (any node when `None`), or to the one
+    /// server.
+    pub(crate) async fn on_slot(
+        &mut self,
+        cmd: &Cmd,
+        slot: Option<u16>,
+    ) -> redis::RedisResult<Value> {
+        match (self, slot) {
+            (Conn::Cluster(c), Some(slot)) => {
+                let route = Route::new(slot, SlotAddr::Master);
+                c.route_command(
+                    cmd.clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+            }
+            (conn, _) => conn.on_node(cmd, None).await,
         }
     }
 

@@ -15,7 +15,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -57,14 +56,6 @@ pub(crate) struct BulkLane {
     pub(crate) started: AtomicBool,
     pub(crate) permits: Semaphore,
     pub(crate) timeout: Duration,
-}
-
-/// Connections for blocking commands, each opened on first use.
-pub(crate) struct BlockingPool {
-    pub(crate) links: Vec<Arc<Link>>,
-    pub(crate) started: Vec<AtomicBool>,
-    pub(crate) free: Mutex<Vec<usize>>,
-    pub(crate) permits: Semaphore,
 }
 
 impl RedisManager {
@@ -153,28 +144,10 @@ impl RedisManager {
     /// the command timeout. Waits at most the command timeout for a free connection.
     pub async fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd, block: Duration) -> Result<T> {
         let inner = &self.inner;
-        let pool = &inner.blocking;
         let timeout = inner.config.command_timeout;
-        let _permit = tokio::time::timeout(timeout, pool.permits.acquire())
-            .await
-            .map_err(|_| Error::Unavailable {
-                retry_after: Duration::from_millis(50),
-                reason: "blocking pool exhausted",
-            })?
-            .expect("the pool semaphore is never closed");
-        let slot = SlotGuard::take(pool);
-        let link = &pool.links[slot.index];
-        if !pool.started[slot.index].swap(true, Ordering::AcqRel) {
-            inner.tasks.spawn(Arc::clone(link).run());
-        }
         let domain = inner.domains.resolve(inner.domains.route_of(cmd));
-        if !link.is_up() && !link.wait_up(inner.config.connect_timeout).await {
-            // Let the breaker judge an unreachable server like any other call.
-            self.exec(Lane::Blocking, link, Some(timeout), &domain, |_| async {
-                Ok(())
-            })
-            .await?;
-        }
+        let lent = self.lend(&inner.blocking, &domain).await?;
+        let link = lent.link();
         let result = self
             .exec(
                 Lane::Blocking,
@@ -346,7 +319,7 @@ impl RedisManager {
 /// The route of a script call. A [`ScriptInvocation`] does not show its keys, so on a
 /// Cluster it is asked to build its `EVALSHA` against a connection that only notes the route
 /// and answers with an error; nothing is sent.
-async fn script_route(domains: &Domains, invocation: &ScriptInvocation<'_>) -> Route {
+pub(super) async fn script_route(domains: &Domains, invocation: &ScriptInvocation<'_>) -> Route {
     if !domains.is_cluster() {
         return Route::Keyless;
     }
@@ -404,34 +377,6 @@ impl Drop for PendingCall<'_> {
         if let Some(permit) = self.permit.take() {
             self.breaker.release(permit);
         }
-    }
-}
-
-/// A blocking-pool slot, returned on drop.
-struct SlotGuard<'a> {
-    pool: &'a BlockingPool,
-    index: usize,
-}
-
-impl<'a> SlotGuard<'a> {
-    fn take(pool: &'a BlockingPool) -> Self {
-        let index = pool
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .expect("a semaphore permit guarantees a free slot");
-        SlotGuard { pool, index }
-    }
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        self.pool
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.index);
     }
 }
 

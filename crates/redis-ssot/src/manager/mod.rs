@@ -4,9 +4,13 @@
 //! - this file: [`RedisManager`], its construction and the process-wide instance.
 //! - `call`: lanes (command, bulk, blocking) and the call path every call takes.
 //! - `health`: the health monitor and [`HealthReport`].
+//! - `pool`: pools of dedicated connections (blocking commands, acknowledged writes).
+//! - `acked`: writes acknowledged by replicas (`WAIT`).
 
+mod acked;
 mod call;
 mod health;
+mod pool;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -23,10 +27,12 @@ use crate::domains::{DomainHealth, Domains, slot_of_key};
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::pubsub::{Dispatcher, Subscription};
-use call::{BlockingPool, BulkLane};
+use acked::DEFAULT_ACKED_POOL_SIZE;
+use call::BulkLane;
 pub(crate) use call::{DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
 pub use health::HealthReport;
 use health::{health_monitor, now_ms};
+use pool::Pool;
 
 /// A cheap, cloneable handle to the process's one Redis manager.
 ///
@@ -56,7 +62,8 @@ struct Inner {
     command: Arc<Link>,
     subscriber: Arc<Link>,
     dispatcher: Arc<Dispatcher>,
-    blocking: BlockingPool,
+    blocking: Pool,
+    acked: Pool,
     bulk: BulkLane,
     health: watch::Sender<HealthReport>,
     tasks: TaskGuard,
@@ -106,14 +113,8 @@ impl RedisManager {
             Some(dispatcher.on_connect()),
         );
         let size = config.blocking_pool_size;
-        let blocking = BlockingPool {
-            links: (0..size)
-                .map(|_| Link::new(&config, "blocking", None, None, None))
-                .collect(),
-            started: (0..size).map(|_| AtomicBool::new(false)).collect(),
-            free: Mutex::new((0..size).rev().collect()),
-            permits: Semaphore::new(size),
-        };
+        let blocking = Pool::new(&config, "blocking", size);
+        let acked = Pool::new(&config, "acked", DEFAULT_ACKED_POOL_SIZE);
         let bulk = BulkLane {
             link: Link::new(&config, "bulk", Some(DEFAULT_BULK_TIMEOUT), None, None),
             started: AtomicBool::new(false),
@@ -145,6 +146,7 @@ impl RedisManager {
             subscriber,
             dispatcher,
             blocking,
+            acked,
             bulk,
             health,
             tasks,
@@ -233,7 +235,8 @@ impl RedisManager {
             &self.inner.bulk.link,
         ]
         .into_iter()
-        .chain(self.inner.blocking.links.iter())
+        .chain(self.inner.blocking.links().iter())
+        .chain(self.inner.acked.links().iter())
         {
             if link.is_up() {
                 names.push(link.name().to_owned());

@@ -3,7 +3,10 @@
 //! ## Behavior
 //! - One stream per user, `ssot:{u:<id>}:events`; its name is also the live channel.
 //! - [`Events::append`] adds the event and publishes it in one script, so an event that was
-//!   stored was also announced, and ids are assigned by Redis in order.
+//!   stored was also announced, and ids are assigned by Redis in order. On a Cluster the
+//!   announcement is `SPUBLISH`ed and followed with `SSUBSCRIBE`, so it stays on the user's
+//!   shard. With `min_replicas_acked` set, an append returns only after that many replicas
+//!   acknowledged it (`WAIT`), else [`Error::NotReplicated`].
 //! - Retention: at most `max_len` events (approximate trim) and no older than `max_age`;
 //!   an idle stream expires after twice `max_age`.
 //! - [`Events::replay_after`] returns the events after an id, in order, and says whether the
@@ -36,6 +39,8 @@ pub const DEFAULT_MAX_LEN: u64 = 10_000;
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Default largest `data` payload.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
+/// Default `WAIT` timeout of acknowledged appends.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default byte budget of one replay page.
 pub const DEFAULT_REPLAY_PAGE_BYTES: usize = 256 * 1024;
 
@@ -225,6 +230,14 @@ pub struct EventsConfig {
     /// before the entry that would exceed it, and always holds at least one entry. Keeps one
     /// replay script short, so Redis's single thread is never held for long.
     pub replay_page_bytes: usize,
+    /// Replicas that must acknowledge an append before it returns (`WAIT`); 0 (the
+    /// default) returns once the master stored it. Opt-in durability across a failover:
+    /// Redis replicates asynchronously, so without it an event acknowledged just before the
+    /// master dies can be lost when its replica is promoted.
+    pub min_replicas_acked: u32,
+    /// How long an append waits for those acknowledgements before failing with
+    /// [`Error::NotReplicated`].
+    pub wait_timeout: Duration,
 }
 
 impl Default for EventsConfig {
@@ -234,6 +247,8 @@ impl Default for EventsConfig {
             max_age: DEFAULT_MAX_AGE,
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             replay_page_bytes: DEFAULT_REPLAY_PAGE_BYTES,
+            min_replicas_acked: 0,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
         }
     }
 }
@@ -341,9 +356,8 @@ impl Events {
     /// Stores an event for the user and announces it; returns its id once stored.
     pub async fn append(&self, scope: &UserScope, name: &str, data: &RawValue) -> Result<EventId> {
         self.check_event(name, data)?;
-        let (id, _duplicate): (String, i64) = self
-            .manager
-            .run_script(
+        let (id, _duplicate) = self
+            .write(
                 self.append
                     .key(scope.key(family::EVENTS))
                     .arg(self.config.max_len)
@@ -369,9 +383,8 @@ impl Events {
         sequence: u64,
     ) -> Result<Appended> {
         self.check_event(name, data)?;
-        let (id, duplicate): (String, i64) = self
-            .manager
-            .run_script(
+        let (id, duplicate) = self
+            .write(
                 self.append
                     .key(scope.key(family::EVENTS))
                     .key(scope.named_key(family::EVENTS_ONCE, group)?)
@@ -388,6 +401,19 @@ impl Events {
             id: id.parse()?,
             duplicate: duplicate == 1,
         })
+    }
+
+    /// Runs the append script, acknowledged by `min_replicas_acked` replicas when set.
+    async fn write(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<(String, i64)> {
+        match self.config.min_replicas_acked {
+            0 => self.manager.run_script(invocation).await,
+            replicas => {
+                let timeout = self.config.wait_timeout;
+                self.manager
+                    .run_script_acked(invocation, replicas, timeout)
+                    .await
+            }
+        }
     }
 
     /// `SPUBLISH` on a Cluster, so the notification stays on the shard that owns the user's
