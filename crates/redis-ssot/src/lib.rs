@@ -13,6 +13,7 @@
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
 //! - `domains`: failure domains (the server, or each Cluster master) and their breakers
 //!   ([`DomainHealth`]).
+//! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
@@ -55,6 +56,7 @@
 //! ```
 
 mod breaker;
+pub mod clock;
 pub mod compat;
 pub mod config;
 mod domains;
