@@ -1,7 +1,7 @@
 //! The health monitor and its report.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -39,13 +39,6 @@ pub struct HealthReport {
     pub domains: Vec<DomainHealth>,
     /// When this report was made (Unix milliseconds).
     pub checked_at_ms: u64,
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// PINGs, detects hung connections, drives breaker recovery and publishes health.
@@ -133,7 +126,7 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
                 None => e.to_string(),
             }),
             domains,
-            checked_at_ms: now_ms(),
+            checked_at_ms: crate::clock::unix_ms(),
         });
         let interval = if healthy {
             inner_ref.config.health_interval

@@ -31,7 +31,7 @@ use acked::DEFAULT_ACKED_POOL_SIZE;
 use call::BulkLane;
 pub(crate) use call::{DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
 pub use health::HealthReport;
-use health::{health_monitor, now_ms};
+use health::health_monitor;
 use pool::Pool;
 
 /// A cheap, cloneable handle to the process's one Redis manager.
@@ -132,7 +132,7 @@ impl RedisManager {
             reconnects: 0,
             last_error: None,
             domains: Vec::new(),
-            checked_at_ms: now_ms(),
+            checked_at_ms: crate::clock::unix_ms(),
         });
         let tasks = TaskGuard::default();
         tasks.spawn(Arc::clone(&command).run());

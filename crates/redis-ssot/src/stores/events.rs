@@ -22,6 +22,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::keys::{UserScope, check_name, family};
 use crate::manager::RedisManager;
 use crate::pubsub::{Subscription, SubscriptionEvent};
+use crate::stores::lua::lua;
 
 /// Default number of events kept per user.
 pub const DEFAULT_MAX_LEN: u64 = 10_000;
@@ -258,8 +260,6 @@ impl Default for EventsConfig {
 pub struct Events {
     manager: RedisManager,
     config: EventsConfig,
-    append: Script,
-    replay: Script,
 }
 
 /// The result of [`Events::append_once`].
@@ -271,64 +271,11 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// KEYS[1] stream (= channel), optional KEYS[2] the hash `sequence -> id` of a group of
-/// events appended once; ARGV: max_len, max_age_ms, name, data, name as a JSON string,
-/// the publish command (`PUBLISH`, or `SPUBLISH` on a Cluster; chosen by the topology,
-/// never by input), sequence (with KEYS[2]). Publishes the event's JSON object
-/// ([`Event::to_json`]) on the stream's name. Returns {id, duplicate}.
-const APPEND: &str = r#"
-if KEYS[2] then
-  local seen = redis.call('HGET', KEYS[2], ARGV[7])
-  if seen then return {seen, 1} end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3], 'd', ARGV[4])
--- The new id's time part is the server's clock now (or later, never earlier).
-local min = tonumber(string.match(id, '^%d+')) - tonumber(ARGV[2])
-if min > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', min .. '-0') end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-if KEYS[2] then
-  redis.call('HSET', KEYS[2], ARGV[7], id)
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
-end
-redis.call(ARGV[6], KEYS[1], '{"type":"event","id":"' .. id .. '","event":' .. ARGV[5] .. ',"data":' .. ARGV[4] .. '}')
-return {id, 0}
-"#;
-
-/// KEYS[1] stream; ARGV: after id, count (0: none), byte budget.
-/// Returns {exists, trimmed count, first retained id, last id, entries}: at most `count`
-/// entries, and no more bytes (id, field names and values) than the budget, except that a
-/// single entry larger than the budget is still returned alone. Reads in small chunks so a
-/// page of large entries never materialises more than it returns plus one chunk.
-const REPLAY: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, '0-0', '0-0', {}} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local len, added, first, last = 0, 0, '0-0', '0-0'
-for i = 1, #info, 2 do
-  local k, v = info[i], info[i + 1]
-  if k == 'length' then len = v
-  elseif k == 'entries-added' then added = v
-  elseif k == 'first-entry' and v then first = v[1]
-  elseif k == 'last-generated-id' then last = v end
-end
-local entries, want, budget = {}, tonumber(ARGV[2]), tonumber(ARGV[3])
-local from, bytes = '(' .. ARGV[1], 0
-while #entries < want do
-  local ask = math.min(want - #entries, 16)
-  local chunk = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ask)
-  for _, entry in ipairs(chunk) do
-    local size = #entry[1]
-    for _, field in ipairs(entry[2]) do size = size + #field end
-    if #entries > 0 and bytes + size > budget then
-      return {1, added - len, first, last, entries}
-    end
-    entries[#entries + 1] = entry
-    bytes = bytes + size
-  end
-  if #chunk < ask then break end
-  from = '(' .. chunk[#chunk][1]
-end
-return {1, added - len, first, last, entries}
-"#;
+/// The append script (`lua/events_append.lua`): KEYS[1] stream (= channel), optional
+/// KEYS[2] the `sequence -> id` hash of a group appended once; returns {id, duplicate}.
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_append")));
+/// The replay script (`lua/events_replay.lua`): a page bounded in count and bytes.
+static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_replay")));
 
 type RawEntry = (String, Vec<(String, String)>);
 
@@ -340,12 +287,7 @@ impl Events {
 
     /// The event log with the given retention.
     pub fn with_config(manager: RedisManager, config: EventsConfig) -> Events {
-        Events {
-            manager,
-            config,
-            append: Script::new(APPEND),
-            replay: Script::new(REPLAY),
-        }
+        Events { manager, config }
     }
 
     /// Settings in force.
@@ -358,7 +300,7 @@ impl Events {
         self.check_event(name, data)?;
         let (id, _duplicate) = self
             .write(
-                self.append
+                APPEND
                     .key(scope.key(family::EVENTS))
                     .arg(self.config.max_len)
                     .arg(self.config.max_age.as_millis() as u64)
@@ -385,7 +327,7 @@ impl Events {
         self.check_event(name, data)?;
         let (id, duplicate) = self
             .write(
-                self.append
+                APPEND
                     .key(scope.key(family::EVENTS))
                     .key(scope.named_key(family::EVENTS_ONCE, group)?)
                     .arg(self.config.max_len)
@@ -455,7 +397,7 @@ impl Events {
         let (exists, trimmed, first, _last, entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
                 .run_script_bulk(
-                    self.replay
+                    REPLAY
                         .key(scope.key(family::EVENTS))
                         .arg(after.to_string())
                         .arg(count.max(1))
@@ -465,7 +407,8 @@ impl Events {
         let truncated = if exists == 0 {
             // The whole log expired: only an id from before the retention age can have lost events.
             after != EventId::ZERO
-                && after.ms < now_ms().saturating_sub(self.config.max_age.as_millis() as u64)
+                && after.ms
+                    < crate::clock::unix_ms().saturating_sub(self.config.max_age.as_millis() as u64)
         } else {
             // Trimmed entries all precede the first retained one. Conservative: an id exactly
             // equal to the last trimmed one is also reported, since it cannot be told apart.
@@ -484,7 +427,7 @@ impl Events {
         let (_exists, _trimmed, _first, last, _entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
                 .run_script(
-                    self.replay
+                    REPLAY
                         .key(scope.key(family::EVENTS))
                         .arg("0-0")
                         .arg(0)
@@ -555,13 +498,6 @@ fn decode_entry((id, fields): RawEntry) -> Result<Event> {
         name,
         data: RawValue::from_string(data)?,
     })
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
