@@ -69,7 +69,8 @@ pub mod stores;
 
 pub use breaker::BreakerState;
 pub use config::{
-    BreakerConfig, ClientCertificate, RedisConfig, RedisOptions, TlsConfig, TlsOptions, Topology,
+    BreakerConfig, BulkConfig, ClientCertificate, RedisConfig, RedisOptions, TlsConfig, TlsOptions,
+    Topology,
 };
 pub use domains::DomainHealth;
 pub use error::{Error, Result};

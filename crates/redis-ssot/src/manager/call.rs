@@ -5,8 +5,8 @@
 //! - **Command lane** (`ssot:<app>:command`): short hot-path commands and scripts, and the
 //!   health PING. Failures, timeouts and slow calls all count against the breaker.
 //! - **Bulk lane** (`ssot:<app>:bulk`, opened on first use): long reads (replay pages, scans,
-//!   large ranges). At most [`DEFAULT_BULK_CONCURRENCY`] run at once per process; the rest
-//!   wait, at most the bulk timeout, in this process rather than in Redis. A bulk call is
+//!   large ranges). At most `[redis.bulk] concurrency` (default 2) run at once per process;
+//!   the rest wait, at most `[redis.bulk] timeout-ms` (default 5000), in this process rather than in Redis. A bulk call is
 //!   refused at once unless its breaker is closed, and never serves as a half-open probe. Its
 //!   slowness and its timeouts never count against the breaker (a timeout recycles the bulk
 //!   connection instead); connection-level and server-busy errors still count.
@@ -31,13 +31,6 @@ use crate::domains::{Domain, Domains, Route};
 use crate::error::{Error, Result, is_transient_redis};
 use crate::link::{Conn, Link};
 
-/// Budget of one bulk call (config key to come: `bulk-timeout-ms`).
-pub(crate) const DEFAULT_BULK_TIMEOUT: Duration = Duration::from_millis(5000);
-/// Bulk calls running at once per process (config key to come: `bulk-concurrency`). Redis
-/// runs the pages pipelined on one connection back to back, so each one in flight adds its
-/// run time to the wait of a short call that arrives meanwhile; two keep the connection busy
-/// (one runs while the next is sent) and bound that wait to two pages.
-pub(crate) const DEFAULT_BULK_CONCURRENCY: usize = 2;
 /// How long callers are told to wait when the bulk lane stayed full.
 const BULK_BUSY_RETRY: Duration = Duration::from_millis(100);
 

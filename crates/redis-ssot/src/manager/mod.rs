@@ -29,7 +29,6 @@ use crate::link::Link;
 use crate::pubsub::{Dispatcher, Subscription};
 use acked::DEFAULT_ACKED_POOL_SIZE;
 use call::BulkLane;
-pub(crate) use call::{DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
 pub use health::HealthReport;
 use health::health_monitor;
 use pool::Pool;
@@ -116,10 +115,10 @@ impl RedisManager {
         let blocking = Pool::new(&config, "blocking", size);
         let acked = Pool::new(&config, "acked", DEFAULT_ACKED_POOL_SIZE);
         let bulk = BulkLane {
-            link: Link::new(&config, "bulk", Some(DEFAULT_BULK_TIMEOUT), None, None),
+            link: Link::new(&config, "bulk", Some(config.bulk.timeout), None, None),
             started: AtomicBool::new(false),
-            permits: Semaphore::new(DEFAULT_BULK_CONCURRENCY),
-            timeout: DEFAULT_BULK_TIMEOUT,
+            permits: Semaphore::new(config.bulk.concurrency),
+            timeout: config.bulk.timeout,
         };
         let id = format!("{:08x}-{:016x}", std::process::id(), rand::random::<u64>());
         let (health, _) = watch::channel(HealthReport {
