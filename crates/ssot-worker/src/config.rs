@@ -7,7 +7,7 @@ use hyper::Uri;
 use serde::Deserialize;
 
 /// Queue the gateway enqueues chat messages on, and the worker consumes by default.
-pub const AGENT_QUEUE: &str = "agent";
+pub const AGENT_QUEUE: &str = redis_ssot::stores::chat::CHAT_QUEUE;
 /// Default jobs run at once per worker.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default budget of one agent run (the whole run, not one step).

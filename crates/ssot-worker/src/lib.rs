@@ -43,8 +43,9 @@ use redis_ssot::RedisManager;
 
 pub use agent::{Agent, AgentError, AgentFuture, DemoAgent, FAILED_REASON, HttpAgent, Run};
 pub use config::{AGENT_QUEUE, ConfigError, ScheduleOptions, WorkerConfig, WorkerOptions};
+pub use redis_ssot::stores::chat::CHAT_KIND;
 pub use schedule::{Heartbeat, HeartbeatRun, ScheduledJob, Tick};
-pub use worker::{CHAT_KIND, Worker};
+pub use worker::Worker;
 
 /// Why the worker could not run.
 #[derive(Debug, thiserror::Error)]

@@ -226,6 +226,20 @@ impl Job {
     pub fn consumer(&self) -> &str {
         &self.consumer
     }
+
+    /// A job as a consumer would get it, for unit tests of code that reads jobs.
+    #[cfg(test)]
+    pub(crate) fn for_test(kind: String, payload: serde_json::Value) -> Job {
+        Job {
+            id: "1-0".into(),
+            user: UserId::new("test").expect("a valid user id"),
+            kind,
+            payload,
+            idempotency_key: None,
+            deliveries: 1,
+            consumer: "test".into(),
+        }
+    }
 }
 
 /// A job moved to the dead-letter stream.

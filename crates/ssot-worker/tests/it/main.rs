@@ -6,5 +6,6 @@ mod http_agent;
 mod outage;
 mod poison;
 mod schedule;
+mod seam;
 mod secrets;
 mod support;
