@@ -134,6 +134,7 @@ impl Worker {
             &self.config.queue,
             JobsConfig {
                 max_deliveries: self.config.max_deliveries,
+                partitions: self.config.queue_partitions,
                 ..JobsConfig::default()
             },
         )?;
@@ -152,6 +153,7 @@ impl Worker {
         });
         tracing::info!(
             queue = %shared.config.queue,
+            partitions = shared.config.queue_partitions,
             consumer = %shared.config.consumer,
             concurrency = shared.config.concurrency,
             schedules = schedules.len(),

@@ -1,6 +1,7 @@
 //! Integration tests of redis-ssot against real redis-server processes (one test binary).
 
 mod jobs_backlog;
+mod jobs_partitions;
 mod manager;
 mod observability;
 mod stores_events;

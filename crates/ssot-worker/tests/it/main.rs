@@ -4,6 +4,7 @@ mod crash;
 mod demo;
 mod http_agent;
 mod outage;
+mod partitions;
 mod poison;
 mod schedule;
 mod seam;
