@@ -14,10 +14,11 @@ use crate::lang::python::{self, PythonModel};
 use crate::lang::rust::RustModel;
 use crate::lang::{Language, Parsers};
 use crate::line_index::LineIndex;
+use crate::modules::ModuleIndex;
 use crate::prefilter::Prefilter;
 use crate::rules::direct_client::BannedNames;
 use crate::rules::{Context, Rule, direct_client, legacy_import, manager_instance};
-use crate::suppression::{self, Suppression, Verdict};
+use crate::suppression::{self, Invalid, Suppression, Verdict};
 
 /// A 1-based line and column (columns count characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -68,6 +69,26 @@ pub struct FileReport {
     pub violations: Vec<Violation>,
     /// Why the file was skipped (it does not parse, or is not UTF-8).
     pub skipped: Option<String>,
+    /// Suppressions that name no rule (`ssot: allow(SSOT009)`): errors.
+    pub invalid_suppressions: Vec<InvalidSuppression>,
+}
+
+/// A suppression comment naming a rule that does not exist.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidSuppression {
+    /// Where the unknown code is written.
+    pub start: Location,
+    /// What is wrong, with a "did you mean".
+    pub message: String,
+}
+
+/// What checking one text found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The violations, in source order.
+    pub violations: Vec<Violation>,
+    /// Suppressions naming unknown rules.
+    pub invalid_suppressions: Vec<InvalidSuppression>,
 }
 
 /// What one run found over all files.
@@ -95,6 +116,9 @@ pub struct Checker<'s> {
     settings: &'s Settings,
     banned: BannedNames,
     prefilter: Option<Prefilter>,
+    /// The rules reported (`--select` / `--ignore`).
+    rules: Vec<Rule>,
+    modules: ModuleIndex,
 }
 
 impl<'s> Checker<'s> {
@@ -106,7 +130,15 @@ impl<'s> Checker<'s> {
             settings,
             banned,
             prefilter,
+            rules: Rule::ALL.to_vec(),
+            modules: ModuleIndex::new(&settings.root),
         }
+    }
+
+    /// Reports only `rules`.
+    pub fn with_rules(mut self, rules: Vec<Rule>) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Parses every file, without screening out those that cannot have a violation.
@@ -121,6 +153,7 @@ impl<'s> Checker<'s> {
         let language = Language::of(Path::new(path))
             .ok_or_else(|| format!("{path}: not a Python or Rust file"))?;
         self.check_source(&mut Parsers::new(), path, language, source)
+            .map(|checked| checked.violations)
     }
 
     /// Checks `source` as the file `path` (relative to the root, `/`-separated).
@@ -130,25 +163,29 @@ impl<'s> Checker<'s> {
         path: &str,
         language: Language,
         source: &str,
-    ) -> Result<Vec<Violation>, String> {
+    ) -> Result<Checked, String> {
         if self
             .prefilter
             .as_ref()
             .is_some_and(|p| !p.may_violate(path, language, source))
+            // A suppression is checked for unknown rules even where nothing is found.
+            && !source.contains(suppression::ALLOW)
+            && !source.contains("SSOT")
         {
-            return Ok(Vec::new());
+            return Ok(Checked::default());
         }
         let ctx = Context {
             source,
             settings: self.settings,
             canonical: self.settings.is_canonical(path),
             banned: &self.banned,
+            modules: &self.modules,
         };
         let mut findings = Vec::new();
         let comments: Vec<Range<usize>> = match language {
             Language::Python => {
                 let syntax = parsers.parse_python(source)?;
-                let (module, is_package) = python_module(path);
+                let (module, is_package) = python::module_of_path(path);
                 let model = PythonModel::build(&syntax, source, &module, is_package);
                 direct_client::check_python(&model, &ctx, &mut findings);
                 legacy_import::check_python(&model, &ctx, &mut findings);
@@ -168,12 +205,24 @@ impl<'s> Checker<'s> {
                 model.comments.iter().map(|c| c.byte_range()).collect()
             }
         };
-        if findings.is_empty() {
-            return Ok(Vec::new());
+        findings.retain(|f| self.rules.contains(&f.rule));
+        let suppressing = |c: &Range<usize>| {
+            let text = &source[c.clone()];
+            text.contains(suppression::ALLOW) || text.contains("SSOT")
+        };
+        if findings.is_empty() && !comments.iter().any(suppressing) {
+            return Ok(Checked::default());
         }
         findings.sort_by_key(|f| (f.start, f.rule));
         let lines = LineIndex::new(source);
-        let suppressions = read_suppressions(&comments, source, &lines);
+        let (suppressions, invalid) = read_suppressions(&comments, source, &lines);
+        let invalid_suppressions = invalid
+            .into_iter()
+            .map(|i| InvalidSuppression {
+                start: lines.location(source, i.offset),
+                message: i.message,
+            })
+            .collect();
         let priority = self.settings.priority_of(path);
         let mut seen: Vec<(Rule, String, String)> = Vec::new();
         let mut violations = Vec::new();
@@ -202,7 +251,10 @@ impl<'s> Checker<'s> {
                 fix: finding.fix,
             });
         }
-        Ok(violations)
+        Ok(Checked {
+            violations,
+            invalid_suppressions,
+        })
     }
 
     /// Checks one file on disk.
@@ -219,6 +271,7 @@ impl<'s> Checker<'s> {
             language,
             violations: Vec::new(),
             skipped: None,
+            invalid_suppressions: Vec::new(),
         };
         // One read buffer per thread: no allocation, page faults or heap churn per file.
         let mut buffer = std::mem::take(&mut parsers.buffer);
@@ -230,7 +283,10 @@ impl<'s> Checker<'s> {
             Err(e) => report.skipped = Some(format!("cannot read: {e}")),
             Ok(Err(_)) => report.skipped = Some("not UTF-8".to_owned()),
             Ok(Ok(source)) => match self.check_source(parsers, &report.path, language, source) {
-                Ok(violations) => report.violations = violations,
+                Ok(checked) => {
+                    report.violations = checked.violations;
+                    report.invalid_suppressions = checked.invalid_suppressions;
+                }
                 Err(e) => report.skipped = Some(e),
             },
         }
@@ -302,30 +358,29 @@ impl<'s> Checker<'s> {
     }
 }
 
-/// The dotted module of a root-relative Python path, and whether it is a package.
-fn python_module(path: &str) -> (Vec<String>, bool) {
-    let stem = path.trim_end_matches(".pyi").trim_end_matches(".py");
-    let mut segments: Vec<String> = stem.split('/').map(str::to_owned).collect();
-    let is_package = segments.last().is_some_and(|s| s == "__init__");
-    if is_package {
-        segments.pop();
-    }
-    (segments, is_package)
-}
-
+/// The suppressions of a file, and those naming unknown rules (offsets in the file).
 fn read_suppressions(
     comments: &[Range<usize>],
     source: &str,
     lines: &LineIndex,
-) -> Vec<Suppression> {
-    comments
-        .iter()
-        .filter_map(|comment| {
-            let row = lines.row(comment.start);
-            let own_line = source[lines.starts[row]..comment.start].trim().is_empty();
-            suppression::parse(&source[comment.clone()], row, own_line)
-        })
-        .collect()
+) -> (Vec<Suppression>, Vec<Invalid>) {
+    let mut suppressions = Vec::new();
+    let mut invalid = Vec::new();
+    for comment in comments {
+        let row = lines.row(comment.start);
+        let own_line = source[lines.starts[row]..comment.start].trim().is_empty();
+        let before = invalid.len();
+        suppressions.extend(suppression::parse(
+            &source[comment.clone()],
+            row,
+            own_line,
+            &mut invalid,
+        ));
+        for i in &mut invalid[before..] {
+            i.offset += comment.start;
+        }
+    }
+    (suppressions, invalid)
 }
 
 /// FNV-1a, 64 bits: stable across platforms and releases, unlike `std`'s hasher.

@@ -36,11 +36,14 @@ mod exit;
 pub mod fix;
 mod lang;
 mod line_index;
+mod modules;
 mod names;
 mod output;
 mod prefilter;
 mod rules;
+mod suggest;
 mod suppression;
+mod survey;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -51,7 +54,8 @@ pub use error::Error;
 pub use exit::ExitStatus;
 pub use lang::Language;
 pub use output::Format;
-pub use rules::Rule;
+pub use rules::{Rule, RuleSelector};
+pub use suggest::did_you_mean;
 
 use commands::Failure;
 

@@ -1,5 +1,6 @@
 //! HTTP routes: the WebSocket handshake, the publish API, health, metrics and the status page.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::connection::{self, Session};
 use crate::error::ApiError;
 use crate::protocol::codes;
-use crate::state::Shared;
+use crate::state::{Budget, Full, GatewayMetrics, Shared};
 
 /// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
 pub const SUBPROTOCOL: &str = "ssot.v1";
@@ -76,27 +77,56 @@ fn find_token(headers: &HeaderMap, query: &WsQuery) -> Option<String> {
     query.token.clone()
 }
 
-/// Browsers always send `Origin`; other clients may not. Allowed: any listed origin, `*`,
-/// or (with an empty list) the origin of the host the request was sent to.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+/// Browsers always send `Origin`; other clients may not. Allowed: `*`, an origin of the
+/// list with the same scheme, host and port (default ports filled in, hosts compared
+/// without case), or with an empty list the gateway's own address: `http`, its listen IP
+/// (or `localhost` on a loopback address) and port. `Host` is not trusted: a client
+/// chooses it.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String], own: SocketAddr) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
+    if allowed.iter().any(|a| a == "*") {
         return true;
     }
-    if allowed.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-        return !host.is_empty() && origin_host.eq_ignore_ascii_case(host);
+    let Some(origin) = origin.to_str().ok().and_then(OriginKey::parse) else {
+        return false; // `null` (a sandboxed page) or garbage
+    };
+    if !allowed.is_empty() {
+        return allowed
+            .iter()
+            .any(|a| OriginKey::parse(a).is_some_and(|a| a == origin));
     }
-    false
+    let own_host = match own.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    origin.scheme == "http"
+        && origin.port == own.port()
+        && (origin.host == own_host || (own.ip().is_loopback() && origin.host == "localhost"))
+}
+
+/// What two origins must share to be the same: scheme, host and port.
+#[derive(Debug, PartialEq, Eq)]
+struct OriginKey {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl OriginKey {
+    fn parse(origin: &str) -> Option<OriginKey> {
+        let url = url::Url::parse(origin).ok()?;
+        let clean = url.path() == "/" && url.query().is_none() && url.username().is_empty();
+        if !clean || !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(OriginKey {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
 }
 
 async fn websocket(
@@ -148,7 +178,7 @@ async fn handshake(
     headers: &HeaderMap,
     query: Result<Query<WsQuery>, QueryRejection>,
 ) -> Result<Session, ApiError> {
-    if !origin_allowed(headers, &shared.config.allowed_origins) {
+    if !origin_allowed(headers, &shared.config.allowed_origins, shared.local_addr) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             codes::ORIGIN_NOT_ALLOWED,
@@ -169,15 +199,31 @@ async fn handshake(
         ),
     };
     let claims = shared.tokens.verify(&token).await?;
+    let budgets = &shared.config.budgets;
     let slot = shared
         .sockets
-        .try_open(shared.config.max_connections)
-        .ok_or_else(|| {
-            ApiError::new(
+        .try_open(
+            &claims.sub,
+            shared.config.max_connections,
+            budgets.sockets_per_user,
+        )
+        .map_err(|full| match full {
+            Full::Process => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::TOO_MANY_CONNECTIONS,
                 "gateway is full",
-            )
+            ),
+            Full::User => {
+                GatewayMetrics::refused(Budget::SocketsPerUser);
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::TOO_MANY_USER_SOCKETS,
+                    format!(
+                        "this user already holds {} sockets",
+                        budgets.sockets_per_user
+                    ),
+                )
+            }
         })?;
     Ok(Session {
         scope: UserScope::new(claims.sub.clone()),
@@ -372,19 +418,43 @@ mod tests {
 
     #[test]
     fn origins() {
-        let mut headers = HeaderMap::new();
+        let own: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let with = |origin: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, "evil.example".parse().unwrap());
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+            headers
+        };
         assert!(
-            origin_allowed(&headers, &[]),
+            origin_allowed(&HeaderMap::new(), &[], own),
             "non-browser clients send no Origin"
         );
-        headers.insert(header::HOST, "gw.example:8080".parse().unwrap());
-        headers.insert(header::ORIGIN, "http://gw.example:8080".parse().unwrap());
-        assert!(origin_allowed(&headers, &[]), "same host");
-        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        assert!(!origin_allowed(&headers, &[]));
-        assert!(!origin_allowed(&headers, &["https://app.example".into()]));
-        assert!(origin_allowed(&headers, &["https://evil.example".into()]));
-        assert!(origin_allowed(&headers, &["*".into()]));
+        assert!(origin_allowed(&with("http://127.0.0.1:8080"), &[], own));
+        assert!(origin_allowed(&with("http://localhost:8080"), &[], own));
+        assert!(
+            !origin_allowed(&with("http://evil.example"), &[], own),
+            "Host is not trusted"
+        );
+        assert!(!origin_allowed(&with("https://127.0.0.1:8080"), &[], own));
+        assert!(!origin_allowed(&with("http://127.0.0.1:8081"), &[], own));
+        assert!(!origin_allowed(&with("null"), &[], own));
+        let listed = ["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &with("https://APP.example:443"),
+            &listed,
+            own
+        ));
+        assert!(!origin_allowed(&with("http://app.example"), &listed, own));
+        assert!(!origin_allowed(
+            &with("https://app.example.evil"),
+            &listed,
+            own
+        ));
+        assert!(origin_allowed(
+            &with("https://evil.example"),
+            &["*".into()],
+            own
+        ));
     }
 
     #[test]

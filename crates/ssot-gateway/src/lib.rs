@@ -110,7 +110,12 @@ impl Gateway {
         )
         .with_burst(config.message_burst);
         let jobs = Jobs::new(manager.clone(), &config.agent_queue)?;
+        let local_addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let shared = Arc::new(Shared {
+            local_addr,
             message_limit,
             jobs,
             events: Events::with_config(manager.clone(), config.events.clone()),

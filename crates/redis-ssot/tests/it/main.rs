@@ -2,6 +2,7 @@
 
 mod jobs_backlog;
 mod jobs_partitions;
+mod lanes;
 mod manager;
 mod observability;
 mod stores_events;

@@ -11,6 +11,7 @@ use crate::config::{self, Options, Settings};
 use crate::exit::ExitStatus;
 use crate::fix;
 use crate::output::{self, BaselineState, Report};
+use crate::rules::Rule;
 
 /// Checks `paths` (absolute) with the configuration found from `start`.
 pub(crate) fn run(
@@ -29,19 +30,18 @@ pub(crate) fn run(
     };
     let display = |path: &str| format!("{path_prefix}{path}");
 
-    let checker = if args.no_prefilter {
-        Checker::new(&settings).without_prefilter()
-    } else {
-        Checker::new(&settings)
-    };
+    let mut checker = Checker::new(&settings).with_rules(selected_rules(args));
+    if args.no_prefilter {
+        checker = checker.without_prefilter();
+    }
     let mut result = checker.check_paths(paths)?;
     for file in &result.files {
-        if let Some(reason) = &file.skipped {
+        if let Some(reason) = file.skipped.as_ref().filter(|_| !args.quiet) {
             writeln!(err, "warning: skipped {}: {reason}", display(&file.path))?;
         }
     }
 
-    let mut fixes_applied = 0;
+    let mut fixed = Vec::new();
     if args.fix || args.diff {
         let outcome = fix::fix_files(
             &checker,
@@ -50,7 +50,7 @@ pub(crate) fn run(
             !args.diff,
             display,
         )?;
-        for path in &outcome.refused {
+        for path in outcome.refused.iter().filter(|_| !args.quiet) {
             writeln!(
                 err,
                 "warning: fixes for {} left unapplied: the fixed file would not parse",
@@ -62,14 +62,17 @@ pub(crate) fn run(
                 write!(out, "{diff}")?;
             }
             let n = outcome.applied;
-            writeln!(
-                err,
-                "{n} {} would be applied",
-                output::plural(n, "fix", "fixes")
-            )?;
-            return Ok(ExitStatus::findings_if(!outcome.diffs.is_empty()));
+            if !args.quiet {
+                writeln!(
+                    err,
+                    "{n} {} would be applied",
+                    output::plural(n, "fix", "fixes")
+                )?;
+            }
+            let invalid = report_invalid_suppressions(&result, &display, err)?;
+            return Ok(status(args, invalid, !outcome.diffs.is_empty()));
         }
-        fixes_applied = outcome.applied;
+        fixed = outcome.fixed;
     }
 
     if let Some(file) = &args.write_baseline {
@@ -84,15 +87,68 @@ pub(crate) fn run(
         )?;
         return Ok(ExitStatus::Success);
     }
-    report(
-        args,
-        cwd,
-        &settings,
-        &result,
-        fixes_applied,
-        path_prefix,
-        out,
-    )
+    let invalid = report_invalid_suppressions(&result, &display, err)?;
+    let found = match &args.output_file {
+        Some(file) => {
+            let file = cwd.join(file);
+            let mut target =
+                std::fs::File::create(&file).map_err(|e| crate::Error::io(&file, e))?;
+            report(
+                args,
+                cwd,
+                &settings,
+                &result,
+                &fixed,
+                path_prefix,
+                &mut target,
+            )?
+        }
+        None => report(args, cwd, &settings, &result, &fixed, path_prefix, out)?,
+    };
+    Ok(status(args, invalid, found))
+}
+
+/// The rules `--select` and `--ignore` leave.
+fn selected_rules(args: &CheckArgs) -> Vec<Rule> {
+    Rule::ALL
+        .into_iter()
+        .filter(|rule| {
+            (args.select.is_empty() || args.select.iter().any(|s| s.rules().contains(rule)))
+                && !args.ignore.iter().any(|s| s.rules().contains(rule))
+        })
+        .collect()
+}
+
+/// Prints each suppression that names an unknown rule; whether there was one.
+fn report_invalid_suppressions(
+    result: &CheckResult,
+    display: &dyn Fn(&str) -> String,
+    err: &mut dyn Write,
+) -> Result<bool, Failure> {
+    let mut any = false;
+    for file in &result.files {
+        for invalid in &file.invalid_suppressions {
+            any = true;
+            writeln!(
+                err,
+                "error: {}:{}:{}: {}",
+                display(&file.path),
+                invalid.start.line,
+                invalid.start.column,
+                invalid.message
+            )?;
+        }
+    }
+    Ok(any)
+}
+
+/// The exit status: an invalid suppression is an error, findings count unless `--exit-zero`.
+fn status(args: &CheckArgs, invalid_suppressions: bool, found: bool) -> ExitStatus {
+    if invalid_suppressions {
+        ExitStatus::Error
+    } else {
+        ExitStatus::findings_if(found && !args.exit_zero)
+    }
 }
 
 /// The settings from `--config`, or the configuration discovered from `start`, or the defaults.
@@ -110,16 +166,17 @@ fn load_settings(args: &CheckArgs, cwd: &Path, start: &Path) -> Result<Settings,
     })
 }
 
-/// Compares with the baseline (pruning it when asked) and writes the report.
+/// Compares with the baseline (pruning it when asked) and writes the report; whether
+/// violations that count were found.
 fn report(
     args: &CheckArgs,
     cwd: &Path,
     settings: &Settings,
     result: &CheckResult,
-    fixes_applied: usize,
+    fixed: &[(String, Rule)],
     path_prefix: String,
     out: &mut dyn Write,
-) -> Result<ExitStatus, Failure> {
+) -> Result<bool, Failure> {
     let loaded = args
         .baseline
         .as_ref()
@@ -151,11 +208,13 @@ fn report(
         result,
         shown,
         baseline: baseline_state,
-        fixes_applied,
+        fixed,
         statistics: args.statistics,
+        quiet: args.quiet,
+        show_fixes: args.show_fixes,
         path_prefix,
     };
     output::write(args.format, &report, out)?;
     out.flush()?;
-    Ok(ExitStatus::findings_if(!report.shown.is_empty()))
+    Ok(!report.shown.is_empty())
 }

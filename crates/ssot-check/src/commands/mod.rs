@@ -1,10 +1,12 @@
 //! What `ssot check` runs, one file per command as in ruff's `commands/`: each is a
 //! function from the arguments to an [`ExitStatus`].
 //!
+//! - `explain`: `--explain SSOT001`, a rule's documentation;
 //! - `init`: `--init`, a starter configuration;
 //! - `check`: the check itself, with its fix and baseline steps.
 
 mod check;
+mod explain;
 mod init;
 
 use std::io::{self, Write};
@@ -30,7 +32,12 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    let paths: Vec<PathBuf> = args.paths.iter().map(|p| cwd.join(p)).collect();
+    // `components` drops the `.` of `cwd/.`, so messages show clean paths.
+    let paths: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .map(|p| cwd.join(p).components().collect())
+        .collect();
     let start = paths.first().map_or(cwd.to_owned(), |p| {
         if p.is_file() {
             p.parent().unwrap_or(p).to_owned()
@@ -38,8 +45,17 @@ pub(crate) fn run(
             p.clone()
         }
     });
+    if let Some(rule) = &args.explain {
+        return explain::run(rule, out);
+    }
     if args.init {
-        return init::run(&start, out);
+        return init::run(&start, cwd, out);
+    }
+    if args.unsafe_fixes && !(args.fix || args.diff) {
+        return Err(Error::Usage(
+            "--unsafe-fixes needs --fix (to apply them) or --diff (to show them)".to_owned(),
+        )
+        .into());
     }
     check::run(args, cwd, &paths, &start, out, err)
 }

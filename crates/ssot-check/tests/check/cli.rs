@@ -24,23 +24,6 @@ fn broken_pipe_exits_0() {
     assert_eq!(run_into_broken_pipe(&project(), &[]), ExitStatus::Success);
 }
 
-#[test]
-fn init_writes_a_starter_config_that_loads() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = run(dir.path(), &["--init"]);
-    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
-    let written = std::fs::read_to_string(dir.path().join("ssot.toml")).expect("written");
-    assert!(written.contains("canonical = [\"app/redis_manager.py\"]"));
-    assert_eq!(
-        run(dir.path(), &[]).status,
-        ExitStatus::Success,
-        "the starter config is valid"
-    );
-    let again = run(dir.path(), &["--init"]);
-    assert_eq!(again.status, ExitStatus::Error);
-    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
-}
-
 /// The paths of the violations in a JSON report.
 fn flagged_paths(out: &Run) -> Vec<String> {
     let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");

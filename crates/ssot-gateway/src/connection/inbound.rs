@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::future::BoxFuture;
 use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::jobs::NewJob;
+use tokio::time::Instant;
 
 use super::{Conn, End, NO_STATUS, Transport};
 use crate::protocol::{self, ClientFrame, CloseCode, codes};
@@ -20,13 +21,19 @@ impl<S: Transport> Conn<S> {
     }
 
     async fn inbound_now(&mut self, message: Message) -> Result<(), End> {
+        self.last_heard = Instant::now();
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => return Err(End::Close(CloseCode::Unsupported)),
             Message::Close(frame) => {
                 return Err(End::ClientClosed(frame.map_or(NO_STATUS, |f| f.code)));
             }
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            // Counted like any frame: a ping flood costs the server too (tungstenite
+            // answers each ping with a pong).
+            Message::Ping(_) | Message::Pong(_) => {
+                self.admit().await?;
+                return Ok(());
+            }
         };
         if !self.admit().await? {
             return Ok(());

@@ -25,6 +25,8 @@ mod signals;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::future::BoxFuture;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -106,6 +108,7 @@ where
         claims: session.claims,
         token: session.token,
         limited_in_a_row: 0,
+        last_heard: Instant::now(),
     };
     match conn.run().await {
         End::Close(code) => {
@@ -150,6 +153,8 @@ struct Conn<S> {
     delivery: Delivery,
     /// Inbound frames refused in a row by the rate limit.
     limited_in_a_row: u32,
+    /// When the client last sent anything (a pong included).
+    last_heard: Instant,
 }
 
 /// What woke the loop.
@@ -173,7 +178,14 @@ impl<S: Transport> Conn<S> {
         if let Err(end) = self.delivery.resync(ok_now, &mut self.socket).await {
             return end;
         }
-        let mut signals = Signals::new(self.claims.exp, shutdown, redis_ok, revocations);
+        let ping_interval = self.shared.config.budgets.ping_interval;
+        let mut signals = Signals::new(
+            self.claims.exp,
+            ping_interval,
+            shutdown,
+            redis_ok,
+            revocations,
+        );
         loop {
             if let Err(end) = self.step(&mut signals).await {
                 return end;
@@ -235,6 +247,13 @@ impl<S: Transport> Conn<S> {
                 }
                 self.delivery.resync(ok, &mut self.socket).await
             }
+            // A peer that vanished (no FIN, no pong) would hold its slot for ever.
+            Signal::PingDue
+                if self.last_heard.elapsed() >= self.shared.config.budgets.idle_timeout =>
+            {
+                Err(End::Close(CloseCode::IdleTimeout))
+            }
+            Signal::PingDue => self.socket.write(Message::Ping(Default::default())).await,
         }
     }
 
@@ -271,7 +290,11 @@ impl<S: Transport> Socket<S> {
     /// Writes a frame into the socket's buffer (written out when it fills, or at the next
     /// flush). A client that does not take it within the budget is a slow consumer.
     async fn send(&mut self, text: Utf8Bytes) -> Result<(), End> {
-        match tokio::time::timeout(self.budget, self.inner.feed(Message::Text(text))).await {
+        self.write(Message::Text(text)).await
+    }
+
+    async fn write(&mut self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.budget, self.inner.feed(message)).await {
             Ok(Ok(())) => {
                 self.unflushed = true;
                 Ok(())

@@ -23,6 +23,8 @@ pub(super) enum Signal {
     RevocationsMissed,
     /// Redis became usable (`true`) or unusable (`false`).
     Redis(bool),
+    /// Time to ping the client (and to see whether it went quiet).
+    PingDue,
 }
 
 type Changed<T> = BoxFuture<'static, (Result<(), watch::error::RecvError>, watch::Receiver<T>)>;
@@ -40,9 +42,11 @@ type Revoked = BoxFuture<
 /// - Each signal is a future armed once and re-armed only when it fires: re-creating them
 ///   on every wake-up would take their shared waiter locks twice per event per socket.
 /// - [`Signals::next`] is cancel-safe: a signal that did not fire stays armed.
-/// - Polled in a fixed order: shutdown, expiry, revocations, Redis status.
+/// - Polled in a fixed order: shutdown, expiry, revocations, Redis status, ping.
 pub(super) struct Signals {
     shutdown: Changed<bool>,
+    ping: Pin<Box<Sleep>>,
+    ping_interval: Duration,
     expiry: Pin<Box<Sleep>>,
     /// `None` once the revocation channel closed (no more announcements can come).
     revocation: Option<Revoked>,
@@ -53,12 +57,15 @@ impl Signals {
     /// Arms the signals; changes already seen by the receivers do not fire again.
     pub(super) fn new(
         exp: u64,
+        ping_interval: Duration,
         shutdown: watch::Receiver<bool>,
         redis_ok: watch::Receiver<bool>,
         revocations: broadcast::Receiver<String>,
     ) -> Signals {
         Signals {
             shutdown: Box::pin(next_change(shutdown)),
+            ping: Box::pin(tokio::time::sleep(ping_interval)),
+            ping_interval,
             expiry: Box::pin(tokio::time::sleep_until(expiry_instant(exp))),
             revocation: Some(Box::pin(next_revocation(revocations))),
             status: Box::pin(next_change(redis_ok)),
@@ -96,6 +103,11 @@ impl Signals {
                 let ok = *rx.borrow_and_update();
                 self.status = Box::pin(next_change(rx));
                 return Poll::Ready(Signal::Redis(ok));
+            }
+            if self.ping.as_mut().poll(cx).is_ready() {
+                let next = Instant::now() + self.ping_interval;
+                self.ping.as_mut().reset(next);
+                return Poll::Ready(Signal::PingDue);
             }
             Poll::Pending
         })

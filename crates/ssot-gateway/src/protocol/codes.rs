@@ -52,6 +52,8 @@ pub const TOKEN_INVALID: &str = "token_invalid";
 pub const ORIGIN_NOT_ALLOWED: &str = "origin_not_allowed";
 /// The process holds `max-connections` sockets.
 pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+/// The user holds `max-sockets-per-user` sockets (HTTP 429).
+pub const TOO_MANY_USER_SOCKETS: &str = "too_many_user_sockets";
 /// The query string does not parse.
 pub const INVALID_QUERY: &str = "invalid_query";
 
@@ -105,6 +107,7 @@ pub const ALL: &[&str] = &[
     TOKEN_INVALID,
     ORIGIN_NOT_ALLOWED,
     TOO_MANY_CONNECTIONS,
+    TOO_MANY_USER_SOCKETS,
     INVALID_QUERY,
     INVALID_USER_ID,
     INVALID_BODY,

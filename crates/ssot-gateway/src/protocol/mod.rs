@@ -25,6 +25,8 @@ pub enum CloseCode {
     Restart,
     /// 4000: the client did not read fast enough; reconnect and resume. Reconnect.
     SlowConsumer,
+    /// 4002: nothing heard from the client (not even a pong) for `idle-timeout-ms`. Reconnect.
+    IdleTimeout,
     /// 4401: the token expired. Terminal for this token: get a new one.
     TokenExpired,
     /// 4403: the token was revoked. Terminal.
@@ -39,6 +41,7 @@ impl CloseCode {
         CloseCode::TooBig,
         CloseCode::Restart,
         CloseCode::SlowConsumer,
+        CloseCode::IdleTimeout,
         CloseCode::TokenExpired,
         CloseCode::TokenRevoked,
     ];
@@ -51,6 +54,7 @@ impl CloseCode {
             CloseCode::TooBig => 1009,
             CloseCode::Restart => 1012,
             CloseCode::SlowConsumer => 4000,
+            CloseCode::IdleTimeout => 4002,
             CloseCode::TokenExpired => 4401,
             CloseCode::TokenRevoked => 4403,
         }
@@ -64,6 +68,7 @@ impl CloseCode {
             CloseCode::TooBig => "message too big",
             CloseCode::Restart => "server restart, reconnect",
             CloseCode::SlowConsumer => "slow consumer, reconnect and resume",
+            CloseCode::IdleTimeout => "idle timeout, reconnect and resume",
             CloseCode::TokenExpired => "token expired",
             CloseCode::TokenRevoked => "token revoked",
         }
@@ -182,7 +187,11 @@ mod tests {
 
     #[test]
     fn close_code_ranges() {
-        for c in [CloseCode::Restart, CloseCode::SlowConsumer] {
+        for c in [
+            CloseCode::Restart,
+            CloseCode::SlowConsumer,
+            CloseCode::IdleTimeout,
+        ] {
             assert!(c.is_reconnect(), "{c:?}");
         }
         for c in [

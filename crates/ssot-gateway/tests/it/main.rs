@@ -3,6 +3,7 @@
 mod bad_input;
 mod delivery;
 mod errors;
+mod hostile;
 mod messages;
 mod outages;
 mod support;

@@ -99,7 +99,7 @@ pub(crate) struct ImportItem<'t> {
     /// The `as` name, if any.
     pub(crate) alias: Option<String>,
     /// The name the import binds: the alias, else the last segment (`from`) or the first (`import`).
-    local: &'t str,
+    pub(crate) local: &'t str,
 }
 
 /// An `import` or `from … import` statement.
@@ -292,6 +292,20 @@ impl<'t> PythonModel<'t> {
         None
     }
 
+    /// Each module-level name with what it is bound to at the end of the module.
+    pub(crate) fn module_bindings(&self) -> Vec<(&'t str, BindingKind)> {
+        self.scopes[0]
+            .bindings
+            .keys()
+            .filter_map(|name| Some((*name, self.lookup(name, 0, usize::MAX)?.clone())))
+            .collect()
+    }
+
+    /// Whether the module has a `from x import *`.
+    pub(crate) fn has_star_import(&self) -> bool {
+        !self.star_modules.is_empty()
+    }
+
     /// What a module-level `name` is bound to at the end of the module.
     pub(crate) fn module_binding(&self, name: &str) -> Option<BindingKind> {
         self.lookup(name, 0, usize::MAX).cloned()
@@ -330,6 +344,46 @@ impl<'t> PythonModel<'t> {
         anchor
     }
 
+    /// The names of the module's top-level functions (`def` and `async def`).
+    pub(crate) fn top_level_functions(&self) -> Vec<&'t str> {
+        self.module
+            .body
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::FunctionDef(def) => Some(def.name.id.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `name = <value>` at the top level: each name with its value's range.
+    pub(crate) fn top_level_assignments(&self) -> Vec<(&'t str, Range<usize>)> {
+        self.module
+            .body
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::Assign(assign) => match assign.targets.as_slice() {
+                    [Expr::Name(name)] => Some((name.id.as_str(), span(&*assign.value))),
+                    _ => None,
+                },
+                Stmt::AnnAssign(assign) => match (&*assign.target, &assign.value) {
+                    (Expr::Name(name), Some(value)) => Some((name.id.as_str(), span(&**value))),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many times each name is referenced (read, written or deleted) outside imports.
+    pub(crate) fn name_references(&self) -> HashMap<&'t str, usize> {
+        let mut counter = NameCounter {
+            counts: HashMap::new(),
+        };
+        counter.visit_body(&self.module.body);
+        counter.counts
+    }
+
     /// The ranges of every `a.b.c` attribute chain in the file whose segments are `path`
     /// (outside import statements, which write module names, not attributes).
     pub(crate) fn attribute_references(&self, path: &[String]) -> Vec<Range<usize>> {
@@ -341,6 +395,18 @@ impl<'t> PythonModel<'t> {
         finder.visit_body(&self.module.body);
         finder.found
     }
+}
+
+/// The dotted module of a root-relative Python path (`app/db.py` → `app.db`), and
+/// whether it is a package (`__init__.py`).
+pub(crate) fn module_of_path(path: &str) -> (Vec<String>, bool) {
+    let stem = path.trim_end_matches(".pyi").trim_end_matches(".py");
+    let mut segments: Vec<String> = stem.split('/').map(str::to_owned).collect();
+    let is_package = segments.last().is_some_and(|s| s == "__init__");
+    if is_package {
+        segments.pop();
+    }
+    (segments, is_package)
 }
 
 /// A statement that is a lone string (`"""doc"""`, `f"…"`, `b"…"`, or a bare tuple
@@ -357,6 +423,24 @@ fn is_docstring(stmt: &Stmt, source: &str) -> bool {
         StringLike::try_from(e).is_ok_and(|s| !s.is_implicit_concatenated())
             && !closes_paren(source, e.end())
     })
+}
+
+/// Counts the references (`Expr::Name`) to each name, outside import statements.
+struct NameCounter<'t> {
+    counts: HashMap<&'t str, usize>,
+}
+
+impl<'t> SourceOrderVisitor<'t> for NameCounter<'t> {
+    fn visit_stmt(&mut self, stmt: &'t Stmt) {
+        guarded(|| source_order::walk_stmt(self, stmt));
+    }
+
+    fn visit_expr(&mut self, expr: &'t Expr) {
+        if let Expr::Name(name) = expr {
+            *self.counts.entry(name.id.as_str()).or_default() += 1;
+        }
+        guarded(|| source_order::walk_expr(self, expr));
+    }
 }
 
 /// Collects the attribute chains that spell one dotted path.
