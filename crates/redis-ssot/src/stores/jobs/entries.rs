@@ -12,7 +12,7 @@ use crate::keys::UserId;
 pub struct NewJob {
     /// The user the job works for.
     pub user: UserId,
-    /// What to do (`chat`, `nightly-report`...); a name as checked by [`keys::check_name`].
+    /// What to do (`chat`, `nightly-report`...); a name as checked by [`check_name`](crate::keys::check_name).
     pub kind: String,
     /// Input of the job.
     pub payload: serde_json::Value,
@@ -21,7 +21,7 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
 }
 
-/// The result of [`Jobs::enqueue`].
+/// The result of [`Jobs::enqueue`](super::Jobs::enqueue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueued {
     /// The job id (the stream entry id).
@@ -31,7 +31,7 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
-/// A job handed to a consumer, to [`ack`](Jobs::ack) or [`fail`](Jobs::fail).
+/// A job handed to a consumer, to [`ack`](super::Jobs::ack) or [`fail`](super::Jobs::fail).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// The job id: stable across deliveries. Unique within its partition (and so among one
@@ -103,11 +103,11 @@ pub struct DeadLetter {
     pub error: String,
 }
 
-/// The result of [`Jobs::fail`].
+/// The result of [`Jobs::fail`](super::Jobs::fail).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum FailOutcome {
-    /// The job stays in the queue and is handed out again by the next [`Jobs::reclaim`].
+    /// The job stays in the queue and is handed out again by the next [`Jobs::reclaim`](super::Jobs::reclaim).
     Retry,
     /// The job used up its deliveries and is now a dead letter (this call moved it, and no
     /// other call will).
@@ -117,7 +117,7 @@ pub enum FailOutcome {
     NotHeld,
 }
 
-/// What one [`Jobs::reclaim`] call took over.
+/// What one [`Jobs::reclaim`](super::Jobs::reclaim) call took over.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reclaimed {
     /// Jobs now held by the calling consumer.
