@@ -3,6 +3,7 @@
 mod durability;
 mod failover;
 mod jobs_backlog;
+mod jobs_partitions;
 mod lanes;
 mod manager;
 mod observability;
