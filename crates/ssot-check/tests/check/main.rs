@@ -14,6 +14,7 @@ mod layout;
 mod parity;
 mod project;
 mod python;
+mod reexports;
 mod rules;
 mod sarif;
 mod suppressions;
