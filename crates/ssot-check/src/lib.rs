@@ -2,7 +2,8 @@
 //! built outside the canonical module — in Python and Rust code.
 //!
 //! # Layout
-//! - [`config`]: `ssot.toml` / `[tool.ssot]` options, validated into [`config::Settings`].
+//! - [`config`]: `[check]` in `ssot.toml` / `[tool.ssot.check]` in `pyproject.toml`, beside
+//!   the runtime sections, validated into [`config::Settings`].
 //! - `lang`: parsing (Ruff's parser for Python, tree-sitter for Rust) plus name
 //!   resolution for Python (scopes, imports, aliases) and Rust (`use` trees, crate
 //!   paths, macro arguments).
@@ -16,6 +17,9 @@
 //! - `commands`: what the command line runs, one file per command (`check`, `init`),
 //!   each a function from arguments to an [`ExitStatus`]; `args` holds [`CheckArgs`].
 //! - `prefilter` (see below) and `line_index` (byte offsets to lines and columns).
+//! - `modules`: the tree's Python modules read on demand (re-exports, names a canonical
+//!   module defines); `survey`: what `--init` learns from a project; `suggest`: "did you
+//!   mean".
 //!
 //! # Files that are not parsed
 //! A file is first screened for the words a violation needs (a banned package, the

@@ -1,6 +1,6 @@
 //! What `ssot check --init` learns from a project before writing its configuration: the
 //! Python modules that already build Redis clients or pools, how many modules import
-//! each, and what they expose.
+//! each, what they expose, and whether the project depends on the `redis-ssot` package.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +33,8 @@ pub(crate) struct ClientModule {
 pub(crate) struct Survey {
     /// Modules that build clients, most imported first.
     pub(crate) client_modules: Vec<ClientModule>,
+    /// The project declares a dependency on `redis-ssot` (pyproject.toml or requirements*.txt).
+    pub(crate) uses_redis_ssot: bool,
 }
 
 /// Surveys the Python files under `dir` (honouring `.gitignore`).
@@ -99,6 +101,7 @@ pub(crate) fn survey(dir: &Path) -> Survey {
     });
     Survey {
         client_modules: found,
+        uses_redis_ssot: depends_on_redis_ssot(dir),
     }
 }
 
@@ -120,6 +123,34 @@ fn accessor(model: &PythonModel<'_>, findings: &[Finding]) -> Option<String> {
         .into_iter()
         .find(|(_, value)| findings.iter().any(|f| f.start == value.start))
         .map(|(name, _)| name.to_owned())
+}
+
+/// Whether `dir` (or a parent) declares the `redis-ssot` Python package as a dependency.
+fn depends_on_redis_ssot(dir: &Path) -> bool {
+    let mentions = |text: &str| {
+        text.lines().any(|line| {
+            let line = line.split('#').next().unwrap_or_default();
+            let normal = line.to_ascii_lowercase().replace('_', "-");
+            normal
+                .match_indices("redis-ssot")
+                .any(|(i, _)| !normal[..i].ends_with(|c: char| c.is_alphanumeric() || c == '-'))
+        })
+    };
+    dir.ancestors().take(3).any(|d| {
+        let pyproject = std::fs::read_to_string(d.join("pyproject.toml")).ok();
+        let requirements = std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("requirements") && name.ends_with(".txt")
+            });
+        pyproject.is_some_and(|t| mentions(&t))
+            || requirements
+                .into_iter()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| mentions(&t)))
+    })
 }
 
 fn relative(dir: &Path, file: &Path) -> String {
