@@ -191,9 +191,15 @@ fn report(
         .as_ref()
         .map(|f| Baseline::load(&cwd.join(f)).map(|b| (cwd.join(f), b)))
         .transpose()?;
-    let comparison = loaded
-        .as_ref()
-        .map(|(_, b)| b.compare(result, &settings.root));
+    // Entries of rules left out by --select/--ignore were not looked for: not fixed.
+    let selected = selected_rules(args);
+    let comparison = loaded.as_ref().map(|(_, b)| {
+        let mut comparison = b.compare(result, &settings.root);
+        comparison
+            .fixed
+            .retain(|e| selected.iter().any(|r| r.code() == e.code));
+        comparison
+    });
     if let (Some((file, base)), Some(comparison), true) =
         (&loaded, &comparison, args.prune_baseline)
         && !comparison.fixed.is_empty()
