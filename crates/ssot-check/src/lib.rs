@@ -12,9 +12,10 @@
 //! - [`check`]: the parallel walk (the `ignore` crate), suppressions, fingerprints.
 //! - `exit`: [`ExitStatus`], the exit codes of every `ssot` command.
 //! - [`baseline`]: accepted violations by fingerprint; the count can only go down.
-//! - [`fix`]: edits, safe and unsafe fixes, `--diff`.
+//! - [`fix`]: edits, safe and unsafe fixes, `--diff`, imports left unused removed.
 //! - `output`: text, `--statistics`, JSON, SARIF 2.1.0, GitHub annotations.
-//! - `commands`: what the command line runs, one file per command (`check`, `init`),
+//! - `commands`: what the command line runs, one file per command (`check`, `init`,
+//!   `explain`),
 //!   each a function from arguments to an [`ExitStatus`]; `args` holds [`CheckArgs`].
 //! - `prefilter` (see below) and `line_index` (byte offsets to lines and columns).
 //! - `modules`: the tree's Python modules read on demand (re-exports, names a canonical
@@ -25,7 +26,9 @@
 //! A file is first screened for the words a violation needs (a banned package, the
 //! manager class, a legacy module); one without them is not parsed, which is most of
 //! the speed on large trees. So a syntax error is reported (and the file skipped) only
-//! in files that could contain a violation; `--no-prefilter` parses every file.
+//! in files that could contain a violation; `--no-prefilter` parses every file. A file
+//! with a suppression comment (`ssot: allow(`, or an `SSOT` code) is always parsed, so
+//! that a suppression naming an unknown rule is reported.
 //!
 //! [`run`] is what the `ssot` binary calls; [`run_in`] takes the working directory and
 //! output streams so tests drive the whole command.
