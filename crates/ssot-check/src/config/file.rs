@@ -148,17 +148,28 @@ fn unknown_table(key: &str, key_error: &dyn Fn(&str, String) -> Error) -> Error 
     )
 }
 
-/// Finds the configuration for a check starting in `start`: the nearest `ssot.toml`, or
-/// `pyproject.toml` with a `[tool.ssot]` section, in `start` or one of its parents.
+/// Finds the configuration for a check starting in `start`: in `start` or the nearest
+/// parent that has one, `ssot.toml` when it holds checker settings, else `pyproject.toml`
+/// with a `[tool.ssot]` section, else a runtime-only `ssot.toml` (the defaults apply).
 pub fn discover(start: &Path) -> Option<PathBuf> {
+    let read = |file: &Path| -> Option<toml::Table> {
+        toml::from_str(&std::fs::read_to_string(file).ok()?).ok()
+    };
     start.ancestors().find_map(|dir| {
         let ssot = dir.join(SSOT_TOML);
-        if ssot.is_file() {
-            return Some(ssot);
-        }
         let pyproject = dir.join(PYPROJECT_TOML);
-        let text = std::fs::read_to_string(&pyproject).ok()?;
-        let table: toml::Table = toml::from_str(&text).ok()?;
-        table.get("tool")?.get("ssot").map(|_| pyproject)
+        let pyproject_ssot = read(&pyproject)
+            .is_some_and(|t| t.get("tool").and_then(|tool| tool.get("ssot")).is_some());
+        if !ssot.is_file() {
+            return pyproject_ssot.then_some(pyproject);
+        }
+        // An unreadable ssot.toml is still chosen, so that its error is reported.
+        let checker_settings =
+            read(&ssot).is_none_or(|t| t.keys().any(|k| !RUNTIME_SECTIONS.contains(&k.as_str())));
+        if checker_settings || !pyproject_ssot {
+            Some(ssot)
+        } else {
+            Some(pyproject)
+        }
     })
 }

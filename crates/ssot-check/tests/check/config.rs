@@ -218,3 +218,24 @@ fn checker_key_outside_the_check_section_is_an_error() {
         "`exclude`: a checker key outside [check]; move it into [check]",
     );
 }
+
+#[test]
+fn pyproject_check_section_wins_over_a_runtime_only_ssot_toml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(root.join("ssot.toml"), "[redis]\nurl = \"redis://h\"\n").expect("write");
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[tool.ssot.check]\ncanonical = [\"a.py\"]\n",
+    )
+    .expect("write");
+    std::fs::write(root.join("a.py"), "import redis\nr = redis.Redis()\n").expect("write");
+    assert_clean(&run(root, &[]));
+    // With checker settings of its own, ssot.toml is the one read.
+    std::fs::write(
+        root.join("ssot.toml"),
+        "[redis]\nurl = \"redis://h\"\n[check]\nexclude = []\n",
+    )
+    .expect("write");
+    assert_eq!(run(root, &[]).status, ExitStatus::Findings);
+}
