@@ -35,6 +35,8 @@ pub(crate) struct Survey {
     pub(crate) client_modules: Vec<ClientModule>,
     /// The project declares a dependency on `redis-ssot` (pyproject.toml or requirements*.txt).
     pub(crate) uses_redis_ssot: bool,
+    /// Directories of installed packages (virtualenvs) found in the tree.
+    pub(crate) installed: Vec<String>,
 }
 
 /// Surveys the Python files under `dir` (honouring `.gitignore`).
@@ -45,7 +47,21 @@ pub(crate) fn survey(dir: &Path) -> Survey {
     let modules = ModuleIndex::new(dir);
     let mut found: Vec<ClientModule> = Vec::new();
     let mut imported: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-    let walk = ignore::WalkBuilder::new(dir).require_git(false).build();
+    // Installed packages (a virtualenv that .gitignore does not list) build clients too,
+    // but are not the project's: skipped here, and proposed for `exclude`.
+    let installed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let found_installed = installed.clone();
+    let walk = ignore::WalkBuilder::new(dir)
+        .require_git(false)
+        .filter_entry(move |e| {
+            let skip = e.file_type().is_some_and(|t| t.is_dir())
+                && (e.path().join("pyvenv.cfg").is_file() || e.file_name() == "site-packages");
+            if skip && let Ok(mut list) = found_installed.lock() {
+                list.push(e.path().to_owned());
+            }
+            !skip
+        })
+        .build();
     for entry in walk.flatten() {
         let file = entry.path();
         if file.extension().is_none_or(|e| e != "py") {
@@ -102,6 +118,10 @@ pub(crate) fn survey(dir: &Path) -> Survey {
     Survey {
         client_modules: found,
         uses_redis_ssot: depends_on_redis_ssot(dir),
+        installed: installed
+            .lock()
+            .map(|list| list.iter().map(|p| relative(dir, p)).collect())
+            .unwrap_or_default(),
     }
 }
 

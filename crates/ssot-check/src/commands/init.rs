@@ -138,8 +138,19 @@ pub(crate) fn starter_config(survey: &Survey) -> String {
          # More names that build clients (SSOT001), dotted or Rust paths; \"pkg.*\" bans every\n\
          # call below a module except its exception classes.\n\
          extra-banned = []\n\n\
-         # Globs never checked.\n\
-         exclude = []\n\n\
+         # Globs never checked.\n",
+    );
+    let installed: Vec<String> = survey
+        .installed
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    if !installed.is_empty() {
+        text.push_str("# Installed packages (virtualenvs) found in the tree.\n");
+    }
+    let _ = writeln!(text, "exclude = [{}]\n", installed.join(", "));
+    text.push_str(
+        "\
          # SSOT002: legacy manager modules and their canonical replacement.\n\
          [check.legacy-modules]\n\
          # \"app.core.redis_manager\" = \"app.redis_manager\"\n\n\

@@ -22,6 +22,15 @@ fn init_proposes_the_most_imported_module_that_builds_clients() {
     write(root, "app/orders.py", "from app import db\n");
     write(root, "app/jobs.py", "import app.db\n");
     write(root, "app/web.py", "from app.cache import client\n");
+    // A virtualenv outside .gitignore: redis-py itself builds clients, but is not the project.
+    write(root, "venv/pyvenv.cfg", "home = /usr/bin\n");
+    for i in 0..5 {
+        write(
+            root,
+            &format!("venv/lib/python3.11/site-packages/redis/m{i}.py"),
+            "from redis.client import Redis\nr = Redis()\nfrom redis import client\n",
+        );
+    }
     let out = run(root, &["--init"]);
     assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
     assert_eq!(
