@@ -11,12 +11,15 @@
 //! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
+//! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
+//!   under `cargo test` too (nextest already does).
 //!
 //! Needs `redis-server`, `redis-cli` (`apt-get install -y redis-server`) and `setpriv`
 //! (util-linux); TLS servers also need `openssl(1)`. Servers never outlive the test process: they are forked by one
 //! long-lived spawner thread under `setpriv --pdeathsig KILL`, and killed on Drop.
 
 mod cluster;
+mod own_process;
 mod ports;
 mod proxy;
 mod resp;
@@ -25,6 +28,7 @@ mod spawner;
 mod tls;
 
 pub use cluster::RedisCluster;
+pub use own_process::rerun_alone;
 pub use proxy::FaultProxy;
 pub use resp::ping;
-pub use server::{ClientInfo, RedisServer, RedisServerBuilder};
+pub use server::{ClientInfo, ClientLister, RedisServer, RedisServerBuilder};

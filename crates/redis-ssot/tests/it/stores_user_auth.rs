@@ -736,7 +736,12 @@ async fn isolation_property(manager: &RedisManager, deployment: Deployment<'_>) 
     });
     let (cases, both_valid) = (case.into_inner(), both_valid.into_inner());
     eprintln!("isolation: {cases} cases, {both_valid} with two valid ids");
-    assert!(both_valid > 0, "no case had two valid ids");
+    // Two valid ids are the cases where isolation is checked in full: a useful share, not
+    // one case in the run (the strategy makes about two in five).
+    assert!(
+        both_valid * 4 >= cases,
+        "only {both_valid} of {cases} cases had two valid ids"
+    );
 }
 
 /// One case; returns whether both ids were valid (so the isolation checks ran in full).
@@ -816,7 +821,7 @@ async fn isolation_case(
         assert!(cache.delete(a, "shared").await.unwrap());
         // B's raw id as a cache name: stays inside A's prefix, or is rejected.
         let named = cache.set(a, b_raw, "x", MINUTE).await;
-        if keys_check_name(b_raw) {
+        if is_valid_name(b_raw) {
             named.unwrap();
             assert!(cache.exists(a, b_raw).await.unwrap());
         } else {
@@ -950,8 +955,13 @@ async fn isolation_case(
     a.is_some() && b.is_some()
 }
 
-fn keys_check_name(name: &str) -> bool {
-    redis_ssot::keys::check_name("cache", name).is_ok()
+/// Whether a cache entry name is allowed, written from the documented rule (1-256
+/// characters of `[A-Za-z0-9_.:/@-]`), not from the library's own check.
+fn is_valid_name(name: &str) -> bool {
+    (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:/@-".contains(&b))
 }
 
 // ---------------------------------------------------------------------------------------
