@@ -11,6 +11,8 @@
 //! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
+//! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
+//!   polling until a condition holds, for every crate's suite.
 //! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
 //!   under `cargo test` too (nextest already does).
 //!
@@ -20,6 +22,7 @@
 
 mod cluster;
 mod own_process;
+mod polling;
 mod ports;
 mod proxy;
 mod resp;
@@ -29,6 +32,7 @@ mod tls;
 
 pub use cluster::RedisCluster;
 pub use own_process::rerun_alone;
+pub use polling::{eventually, fast_manager_toml};
 pub use proxy::FaultProxy;
 pub use resp::ping;
 pub use server::{ClientInfo, ClientLister, RedisServer, RedisServerBuilder};

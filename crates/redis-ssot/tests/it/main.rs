@@ -1,5 +1,6 @@
 //! Integration tests of redis-ssot against real redis-server processes (one test binary).
 
+mod deployments;
 mod manager;
 mod observability;
 mod stores_events;

@@ -140,11 +140,6 @@ async fn two_gateways_200_sockets_50_users_5000_events() {
     }
 }
 
-pub(crate) fn parse_id(id: &str) -> (u64, u64) {
-    let (a, b) = id.split_once('-').unwrap();
-    (a.parse().unwrap(), b.parse().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiry_and_revocation_close_the_socket() {
     let server = RedisServer::start();

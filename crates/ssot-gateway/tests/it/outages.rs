@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use redis_ssot::stores::events::EventId;
 use redis_ssot::{BreakerState, RedisManager};
 use ssot_testkit::{FaultProxy, RedisServer};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::delivery::parse_id;
 use crate::support::*;
 
 enum Fault {
@@ -372,7 +372,7 @@ async fn survive(fault: Fault) {
         let seen = &s.seen.lock().unwrap().got;
         let user = &s.user;
         assert_eq!(seen.close, None, "socket of {user} was closed");
-        let ids: Vec<(u64, u64)> = seen.events.iter().map(|(id, _)| parse_id(id)).collect();
+        let ids: Vec<EventId> = seen.events.iter().map(|(id, _)| parse_id(id)).collect();
         assert!(
             ids.windows(2).all(|w| w[0] < w[1]),
             "socket of {user}: in order, no duplicates"

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{EncodingKey, Header};
+use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::tokens::TokenConfig;
 use redis_ssot::{RedisManager, RedisOptions};
 use ssot_gateway::{Gateway, GatewayOptions};
@@ -20,28 +21,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub(crate) const SECRET: &[u8] = b"test-secret-0123456789abcdef0123";
 pub(crate) const SERVICE_KEY: &str = "service-key-0123456789";
 
-/// Manager settings that notice faults quickly.
+/// Manager settings that notice faults quickly (the kit's).
 pub(crate) async fn manager(url: &str) -> RedisManager {
-    let config = RedisOptions::from_toml(&format!(
-        r#"
-        url = "{url}"
-        app = "gw"
-        command-timeout-ms = 400
-        connect-timeout-ms = 400
-        health-interval-ms = 100
-        reconnect-min-delay-ms = 20
-        reconnect-max-delay-ms = 200
-        [breaker]
-        minimum-calls = 5
-        open-duration-ms = 1000
-        "#
-    ))
-    .unwrap()
-    .resolve()
-    .unwrap();
+    let config = RedisOptions::from_toml(&ssot_testkit::fast_manager_toml(url, "gw"))
+        .unwrap()
+        .resolve()
+        .unwrap();
     RedisManager::connect(config)
         .await
         .expect("manager connects")
+}
+
+/// An event id of the gateway's wire format, parsed and ordered as the library does.
+pub(crate) fn parse_id(id: &str) -> EventId {
+    id.parse().unwrap()
 }
 
 /// A running in-process gateway.
