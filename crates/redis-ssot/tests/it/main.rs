@@ -1,5 +1,6 @@
 //! Integration tests of redis-ssot against real redis-server processes (one test binary).
 
+mod deployments;
 mod durability;
 mod failover;
 mod jobs_backlog;
