@@ -53,12 +53,12 @@ pub(crate) fn scope(obj: &Bound<'_, PyAny>) -> PyResult<UserScope> {
     };
     let parsed = if let Ok(text) = obj.cast::<PyString>() {
         match text.extract::<String>() {
-            Ok(text) => UserScope::parse(text.as_str()),
+            Ok(text) => UserScope::parse(&text),
             Err(_) => Err(invalid("not valid unicode".to_owned())),
         }
     } else if let Ok(bytes) = obj.cast::<PyBytes>() {
         match std::str::from_utf8(bytes.as_bytes()) {
-            Ok(text) => UserScope::parse(text.as_str()),
+            Ok(text) => UserScope::parse(text),
             Err(_) => Err(invalid("not UTF-8".to_owned())),
         }
     } else {
