@@ -163,6 +163,36 @@ impl CircuitBreaker {
         }
     }
 
+    /// Admits a call that may never serve as a half-open probe (a bulk read): it runs only
+    /// while the circuit is closed, so recovery is judged by short calls alone.
+    pub(crate) fn acquire_unprobed(&self) -> Result<Permit, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(Permit {
+                generation: self.generation.load(Ordering::Acquire),
+                probe: false,
+            });
+        }
+        let inner = self.lock();
+        match inner.state {
+            BreakerState::Closed => Ok(Permit {
+                generation: inner.generation,
+                probe: false,
+            }),
+            BreakerState::Open => Err(Error::Unavailable {
+                retry_after: self
+                    .config
+                    .open_duration
+                    .saturating_sub(inner.opened_at.elapsed())
+                    .max(HALF_OPEN_BUSY_RETRY),
+                reason: "circuit open",
+            }),
+            BreakerState::HalfOpen => Err(Error::Unavailable {
+                retry_after: HALF_OPEN_BUSY_RETRY,
+                reason: "circuit half-open, probes in flight",
+            }),
+        }
+    }
+
     /// Reports the outcome of a call admitted by `permit`.
     pub(crate) fn record(&self, permit: Permit, failed: bool, elapsed: Duration) {
         let outcome = Outcome {
@@ -223,8 +253,11 @@ impl CircuitBreaker {
 
     /// Gives back a permit whose call never ran (cancelled before it reached Redis).
     pub(crate) fn release(&self, permit: Permit) {
+        if !permit.probe {
+            return;
+        }
         let mut inner = self.lock();
-        if permit.probe && permit.generation == inner.generation {
+        if permit.generation == inner.generation {
             inner.probes_issued = inner.probes_issued.saturating_sub(1);
         }
     }
@@ -407,6 +440,29 @@ mod tests {
         call(&b, true, 1);
         call(&b, true, 1);
         assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unprobed_calls_run_only_while_closed() {
+        let b = CircuitBreaker::new(config());
+        assert!(b.acquire_unprobed().is_ok());
+        for _ in 0..4 {
+            call(&b, true, 1);
+        }
+        assert!(b.acquire_unprobed().is_err(), "open");
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        assert!(
+            b.acquire_unprobed().is_err(),
+            "never moves the circuit to half-open"
+        );
+        assert_eq!(b.state(), BreakerState::Open);
+        let probe = b.acquire().unwrap();
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.acquire_unprobed().is_err(), "half-open: only probes run");
+        b.record(probe, false, Duration::from_millis(1));
+        call(&b, false, 1);
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.acquire_unprobed().is_ok());
     }
 
     #[tokio::test(start_paused = true)]

@@ -57,6 +57,17 @@ pub enum Error {
         /// The lock.
         name: String,
     },
+    /// A job queue's backlog (jobs enqueued and not yet acked) reached its bound
+    /// ([`JobsConfig::max_len`](crate::stores::jobs::JobsConfig::max_len)), so the job was
+    /// refused rather than accepted and trimmed later. Not a Redis fault: retry after
+    /// [`Error::retry_after`], once workers have caught up.
+    #[error("job queue {queue:?} is full ({max_len} jobs waiting); retry later")]
+    QueueFull {
+        /// The queue.
+        queue: String,
+        /// Its bound (per partition).
+        max_len: u64,
+    },
     /// A token was rejected.
     #[error("token rejected: {0}")]
     Token(#[from] crate::stores::tokens::TokenError),
@@ -70,6 +81,8 @@ pub enum Error {
 
 /// How long to suggest waiting after a timeout.
 const TIMEOUT_RETRY_AFTER: Duration = Duration::from_millis(100);
+/// How long to suggest waiting when a job queue is full: workers need time to catch up.
+const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl Error {
     /// True when retrying later may succeed: Redis was down, slow, or busy.
@@ -86,6 +99,7 @@ impl Error {
         match self {
             Error::Unavailable { retry_after, .. } => Some(*retry_after),
             Error::Timeout { .. } => Some(TIMEOUT_RETRY_AFTER),
+            Error::QueueFull { .. } => Some(QUEUE_FULL_RETRY_AFTER),
             Error::Redis(err) if is_transient_redis(err) => Some(TIMEOUT_RETRY_AFTER),
             _ => None,
         }

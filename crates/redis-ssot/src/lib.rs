@@ -7,7 +7,9 @@
 //!
 //! # Layout
 //! - [`config`]: [`RedisOptions`] (what users write) resolved into [`RedisConfig`].
-//! - [`manager()`] / [`RedisManager`]: the process-wide instance and its call path.
+//! - [`manager()`] / [`RedisManager`]: the process-wide instance and its call path; calls
+//!   take a lane by role: `command` (short calls, the health PING), `bulk` (long reads such
+//!   as replay pages, [`RedisManager::query_bulk`]), `blocking` and `subscriber`.
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).

@@ -17,40 +17,6 @@ pub const SSOT_TOML: &str = "ssot.toml";
 /// File name of a Python project's configuration, read from `[tool.ssot]`.
 pub const PYPROJECT_TOML: &str = "pyproject.toml";
 
-/// The starter configuration that `ssot check --init` writes.
-pub const STARTER_CONFIG: &str = r#"# ssot check configuration (https://example.invalid/redis-ssot, issue 6).
-# The same keys work under [tool.ssot] in pyproject.toml.
-
-# Files allowed to build Redis clients and the manager (globs, relative to this file).
-canonical = ["app/redis_manager.py"]
-
-# The manager class; instantiating it outside `canonical` is SSOT003.
-manager-class = "RedisManager"
-
-# What --unsafe-fixes puts in place of a client construction: "module:expression".
-accessor = "app.redis_manager:redis_manager"
-
-# The same for Rust files (a Rust expression), e.g. "redis_ssot::manager()".
-# rust-accessor = "redis_ssot::manager()"
-
-# More names that build clients (SSOT001), dotted or Rust paths; "pkg.*" bans every call
-# below a module except its exception classes (names ending in Error or Exception).
-extra-banned = []
-
-# Globs never checked.
-exclude = []
-
-# SSOT002: legacy manager modules and their canonical replacement.
-[legacy-modules]
-# "app.core.redis_manager" = "app.redis_manager"
-
-# Priority of a file's violations: first matching level wins, unmatched files are "normal".
-# Levels: critical, high, normal, low.
-[priority]
-critical = ["app/services/**"]
-low = ["tests/**", "docs/**"]
-"#;
-
 /// The configuration as written (first stage).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -61,7 +27,9 @@ pub struct Options {
     pub manager_class: Option<String>,
     /// `module:expression` that unsafe fixes insert in Python files.
     pub accessor: Option<String>,
-    /// A Rust expression that unsafe fixes insert in Rust files.
+    /// `module:expression` that unsafe fixes put in place of async constructions.
+    pub async_accessor: Option<String>,
+    /// The shared instance in Rust, named in SSOT003's message.
     pub rust_accessor: Option<String>,
     /// More banned names for SSOT001.
     pub extra_banned: Option<Vec<String>>,
@@ -141,8 +109,10 @@ pub struct Settings {
     priority: Vec<(Priority, GlobSet)>,
     /// SSOT003's class; `None` turns the rule off.
     pub manager_class: Option<ManagerClass>,
-    /// What unsafe fixes insert in Python files.
+    /// What unsafe fixes put in place of sync constructions in Python files.
     pub accessor: Option<Accessor>,
+    /// What unsafe fixes put in place of async constructions (`redis.asyncio`, `aioredis`).
+    pub async_accessor: Option<Accessor>,
     /// What unsafe fixes insert in Rust files.
     pub rust_accessor: Option<String>,
     pub(crate) extra_banned: Vec<NamePattern>,
@@ -262,6 +232,20 @@ impl Options {
             .map(|text| parse_accessor(&text).ok_or_else(|| err("accessor".into(), format!("`{text}` is not `module:expression` (e.g. `app.redis_manager:redis_manager`)"))))
             .transpose()?;
 
+        let async_accessor = self
+            .async_accessor
+            .map(|text| {
+                parse_accessor(&text).ok_or_else(|| {
+                    err(
+                        "async-accessor".into(),
+                        format!(
+                            "`{text}` is not `module:expression` (e.g. `redis_ssot:get_redis()`)"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+
         let rust_accessor = match self.rust_accessor {
             Some(text) if text.trim().is_empty() => {
                 return Err(err("rust-accessor".into(), "must not be empty".into()));
@@ -300,6 +284,7 @@ impl Options {
             priority,
             manager_class,
             accessor,
+            async_accessor,
             rust_accessor,
             extra_banned,
             legacy_modules,

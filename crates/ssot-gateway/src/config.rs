@@ -42,6 +42,22 @@ pub const DEFAULT_MESSAGE_BURST: u32 = 20;
 /// connection). Clients send little; larger frames still work, the buffer grows as needed.
 pub const DEFAULT_SOCKET_BUFFER: usize = 512;
 
+/// Default open WebSockets per user (one user must not take the process's sockets).
+pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
+/// Default replays running at once per user; a user's other sockets wait for a slot.
+pub const DEFAULT_MAX_REPLAYS_PER_USER: usize = 2;
+/// Default replays running at once per process.
+pub const DEFAULT_MAX_REPLAYS: usize = 64;
+/// Default time a socket waits for a replay slot before it is closed with 4001 (retry).
+pub const DEFAULT_REPLAY_WAIT: Duration = Duration::from_secs(10);
+/// Default bytes queued for one socket (written but not taken by the client) before it is
+/// closed with 4000.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
+/// Default interval of server pings.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// Default time without any frame from the client before the socket is closed with 4002.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Gateway settings as written by the user.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -86,6 +102,20 @@ pub struct GatewayOptions {
     pub message_rate: Option<u32>,
     /// Burst of chat messages per user.
     pub message_burst: Option<u32>,
+    /// Open WebSockets per user; more are refused with 429 `too_many_user_sockets`.
+    pub max_sockets_per_user: Option<usize>,
+    /// Replays running at once per user.
+    pub max_replays_per_user: Option<usize>,
+    /// Replays running at once per process.
+    pub max_replays: Option<usize>,
+    /// Milliseconds a socket waits for a replay slot before closing with 4001.
+    pub replay_wait_ms: Option<u64>,
+    /// Bytes queued for one socket before closing with 4000.
+    pub max_queued_bytes: Option<usize>,
+    /// Milliseconds between server pings.
+    pub ping_interval_ms: Option<u64>,
+    /// Milliseconds without a frame from the client before closing with 4002.
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// Validated gateway settings.
@@ -127,8 +157,29 @@ pub struct GatewayConfig {
     pub message_rate: u32,
     /// Burst of chat messages per user.
     pub message_burst: u32,
+    /// Per-user and per-socket budgets.
+    pub budgets: Budgets,
     /// Token verification.
     pub tokens: TokenConfig,
+}
+
+/// What one user or one socket may use (issue 12).
+#[derive(Debug, Clone)]
+pub struct Budgets {
+    /// Open WebSockets per user.
+    pub sockets_per_user: usize,
+    /// Replays running at once per user.
+    pub replays_per_user: usize,
+    /// Replays running at once per process.
+    pub replays: usize,
+    /// How long a socket waits for a replay slot.
+    pub replay_wait: Duration,
+    /// Bytes queued for one socket.
+    pub queued_bytes: usize,
+    /// Interval of server pings.
+    pub ping_interval: Duration,
+    /// Time without a frame from the client before the socket is closed.
+    pub idle_timeout: Duration,
 }
 
 /// A setting that cannot be used.
@@ -231,7 +282,47 @@ impl GatewayOptions {
         {
             return Err(err("gateway.service-key", "must be at least 16 characters"));
         }
+        let budgets = Budgets {
+            sockets_per_user: positive(
+                "gateway.max-sockets-per-user",
+                self.max_sockets_per_user,
+                DEFAULT_MAX_SOCKETS_PER_USER,
+            )?,
+            replays_per_user: positive(
+                "gateway.max-replays-per-user",
+                self.max_replays_per_user,
+                DEFAULT_MAX_REPLAYS_PER_USER,
+            )?,
+            replays: positive("gateway.max-replays", self.max_replays, DEFAULT_MAX_REPLAYS)?,
+            replay_wait: ms(
+                "gateway.replay-wait-ms",
+                self.replay_wait_ms,
+                DEFAULT_REPLAY_WAIT,
+            )?,
+            queued_bytes: positive(
+                "gateway.max-queued-bytes",
+                self.max_queued_bytes,
+                DEFAULT_MAX_QUEUED_BYTES,
+            )?,
+            ping_interval: ms(
+                "gateway.ping-interval-ms",
+                self.ping_interval_ms,
+                DEFAULT_PING_INTERVAL,
+            )?,
+            idle_timeout: ms(
+                "gateway.idle-timeout-ms",
+                self.idle_timeout_ms,
+                DEFAULT_IDLE_TIMEOUT,
+            )?,
+        };
+        if budgets.idle_timeout <= budgets.ping_interval {
+            return Err(err(
+                "gateway.idle-timeout-ms",
+                "must be longer than gateway.ping-interval-ms",
+            ));
+        }
         Ok(GatewayConfig {
+            budgets,
             listen,
             allowed_origins,
             max_message_bytes: positive(
@@ -324,6 +415,7 @@ impl fmt::Debug for GatewayConfig {
             .field("inbound_rate", &self.inbound_rate)
             .field("inbound_burst", &self.inbound_burst)
             .field("max_connections", &self.max_connections)
+            .field("budgets", &self.budgets)
             .field("events", &self.events)
             .field(
                 "service_key",
@@ -347,6 +439,8 @@ mod tests {
         let cfg = GatewayOptions::default().resolve(tokens()).unwrap();
         assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
         assert!(cfg.service_key.is_none());
+        assert_eq!(cfg.budgets.sockets_per_user, 16);
+        assert_eq!(cfg.budgets.queued_bytes, DEFAULT_MAX_QUEUED_BYTES);
     }
 
     #[test]

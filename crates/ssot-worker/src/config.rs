@@ -304,18 +304,24 @@ fn millis(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, 
     }
 }
 
-/// Only plain `http://` with a host: the client is HTTP/1.1 over TCP, without TLS.
+/// Only plain `http://` with a host: the client is HTTP/1.1 over TCP, without TLS. Userinfo
+/// (`user:password@`) is refused rather than redacted wherever the URL might show: the
+/// worker would send it as nothing but a `Host` header anyway, and a refused URL cannot
+/// leak. Messages never echo the URL, which may hold a password.
 fn parse_http_url(raw: &str) -> Result<Uri, String> {
-    let uri: Uri = raw
-        .parse()
-        .map_err(|e| format!("not a URL ({e}): {raw:?}"))?;
+    let uri: Uri = raw.parse().map_err(|e| format!("not a URL ({e})"))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(
+            "credentials (user:password@) in the URL are not supported; give the agent service its credentials another way".into(),
+        );
+    }
     match uri.scheme_str() {
         Some("http") => {}
         Some(other) => return Err(format!("only http:// is supported, got {other}://")),
-        None => return Err(format!("expected http://host:port/path, got {raw:?}")),
+        None => return Err("expected http://host:port/path".into()),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("no host in {raw:?}"));
+        return Err("no host".into());
     }
     Ok(uri)
 }
@@ -388,6 +394,11 @@ mod tests {
             "worker.agent-url"
         );
         assert_eq!(key_of("agent-url = \"http://x/y\""), "worker.agent-url");
+        let e = resolve("agent = \"http\"\nagent-url = \"http://svc-user:hunter2-secret@x/y\"")
+            .unwrap_err();
+        assert_eq!(e.key, "worker.agent-url");
+        assert!(e.reason.contains("credentials"), "{e}");
+        assert!(!e.to_string().contains("hunter2-secret"), "{e}");
         assert_eq!(key_of("concurrency = 0"), "worker.concurrency");
         assert_eq!(key_of("consumer = \"a b\""), "worker.consumer");
         assert_eq!(key_of("queue = \"{x}\""), "worker.queue");

@@ -41,7 +41,7 @@ use std::future::Future;
 
 use redis_ssot::RedisManager;
 
-pub use agent::{Agent, AgentError, AgentFuture, DemoAgent, HttpAgent, Run};
+pub use agent::{Agent, AgentError, AgentFuture, DemoAgent, FAILED_REASON, HttpAgent, Run};
 pub use config::{AGENT_QUEUE, ConfigError, ScheduleOptions, WorkerConfig, WorkerOptions};
 pub use schedule::{Heartbeat, HeartbeatRun, ScheduledJob, Tick};
 pub use worker::{CHAT_KIND, Worker};

@@ -1,11 +1,14 @@
 //! The worker: claims chat jobs, runs the agent on each, reclaims jobs of dead workers, and
 //! runs the periodic jobs.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use redis_ssot::stores::agent_state::AgentState;
 use redis_ssot::stores::events::{Events, EventsConfig};
 use redis_ssot::stores::jobs::{DeadLetter, FailOutcome, Job, Jobs, JobsConfig};
@@ -18,8 +21,8 @@ use tokio::time::Instant;
 
 use crate::WorkerError;
 use crate::agent::{
-    self, AGENT_COMPLETED, AGENT_FAILED, Agent, AgentError, DemoAgent, HttpAgent, Run, RunStores,
-    Started, json_map,
+    self, AGENT_COMPLETED, AGENT_FAILED, Agent, AgentError, DemoAgent, FAILED_REASON, HttpAgent,
+    Run, RunStores, Started, json_map,
 };
 use crate::config::{AgentConfig, WorkerConfig, err};
 use crate::retry::{self, Backoff};
@@ -40,7 +43,11 @@ const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 ///   (their worker died) and announces `agent_failed` for jobs the reclaim dead-lettered.
 /// - Each job runs in its own task: `agent_started`, the agent under `agent-timeout`, then
 ///   `agent_completed` and ack, or `jobs.fail` (retried by the next reclaim) and, on the last
-///   delivery, `agent_failed` before the job moves to the dead letters.
+///   delivery, `agent_failed` before the job moves to the dead letters. The user's
+///   `agent_failed` says only [`FAILED_REASON`]; the detail goes to the log and the dead
+///   letter, URL credentials redacted. An agent that panics
+///   fails its attempt the same way (`agent panicked: ...`); no job can take the process
+///   down with it.
 /// - Redis trouble pauses the loop with exponential backoff (never a busy loop); in-flight runs
 ///   retry their writes until their deadline, then leave the job to be reclaimed.
 /// - Shutdown stops claiming, gives in-flight jobs `drain-timeout` to finish, then drops the
@@ -325,7 +332,19 @@ async fn process(shared: &Shared, job: Job) {
             return Err(AgentError::Failed("payload lacks a string \"text\"".into()));
         }
         run.begin().await?;
-        shared.agent.run(&mut run).await
+        // A panicking agent fails this attempt like any other error (retried, then
+        // dead-lettered), instead of unwinding through the task and leaving the job to sit
+        // until a reclaim. The run is not reused after a panic except to announce the end,
+        // which only reads its sequence numbers.
+        AssertUnwindSafe(shared.agent.run(&mut run))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(AgentError::Failed(format!(
+                    "agent panicked: {}",
+                    panic_message(&*panic)
+                )))
+            })
     })
     .await
     .unwrap_or_else(|_| {
@@ -350,13 +369,27 @@ async fn process(shared: &Shared, job: Job) {
     }
 }
 
+/// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
 /// Records a failed attempt: retried later, or — on the last delivery — `agent_failed` for the
 /// user, then the dead letters.
+///
+/// `reason` is the detail (an agent's error text): it goes to the log and the dead letter,
+/// with URL credentials redacted, never to the user, who gets [`FAILED_REASON`].
 async fn fail(shared: &Shared, job: &Job, run: Option<&mut Run>, reason: &str) {
     let last = job.deliveries >= shared.config.max_deliveries;
+    let reason = agent::redact_credentials(reason);
+    let reason = reason.as_ref();
     tracing::warn!(reason, last, "run failed");
     if last {
-        let data = json_map(json!({ "reason": reason, "attempts": job.deliveries }));
+        let data = json_map(json!({ "reason": FAILED_REASON, "attempts": job.deliveries }));
         let announced = match run {
             Some(run) => run.finish(AGENT_FAILED, data).await,
             None => {
@@ -393,7 +426,7 @@ async fn announce_dead_letter(shared: &Shared, dead: DeadLetter) {
     };
     let scope = UserScope::new(user);
     let message_id = dead.payload["message_id"].as_str().unwrap_or_default();
-    let data = json_map(json!({ "reason": dead.error, "attempts": dead.deliveries }));
+    let data = json_map(json!({ "reason": FAILED_REASON, "attempts": dead.deliveries }));
     if let Err(e) = announce(shared, &scope, &dead.job_id, message_id, data).await {
         tracing::error!(job = %dead.job_id, cause = %e, "could not announce a dead-lettered job");
     }

@@ -36,6 +36,8 @@ pub const DEFAULT_MAX_LEN: u64 = 10_000;
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Default largest `data` payload.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
+/// Default byte budget of one replay page.
+pub const DEFAULT_REPLAY_PAGE_BYTES: usize = 256 * 1024;
 
 /// The id of an event: the stream entry id `<ms>-<seq>`, ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,7 +57,7 @@ impl EventId {
         match self.seq.checked_add(1) {
             Some(seq) => EventId { ms: self.ms, seq },
             None => EventId {
-                ms: self.ms + 1,
+                ms: self.ms.saturating_add(1),
                 seq: 0,
             },
         }
@@ -71,7 +73,8 @@ impl fmt::Display for EventId {
 impl FromStr for EventId {
     type Err = Error;
 
-    /// Strict: two decimal numbers joined by `-`, nothing else.
+    /// Strict: two decimal numbers joined by `-`, nothing else, and an id that another
+    /// can follow (`u64::MAX-u64::MAX` cannot be a replay start: Redis refuses it).
     fn from_str(s: &str) -> Result<EventId> {
         let bad = || {
             Error::invalid(
@@ -85,10 +88,17 @@ impl FromStr for EventId {
         if !digits(ms) || !digits(seq) {
             return Err(bad());
         }
-        Ok(EventId {
+        let id = EventId {
             ms: ms.parse().map_err(|_| bad())?,
             seq: seq.parse().map_err(|_| bad())?,
-        })
+        };
+        if id.ms == u64::MAX && id.seq == u64::MAX {
+            return Err(Error::invalid(
+                "event id",
+                "out of range: no event can follow it",
+            ));
+        }
+        Ok(id)
     }
 }
 
@@ -211,6 +221,10 @@ pub struct EventsConfig {
     pub max_age: Duration,
     /// Largest `data` payload in bytes.
     pub max_data_bytes: usize,
+    /// Byte budget of one replay page (ids, names and data of its entries): a page stops
+    /// before the entry that would exceed it, and always holds at least one entry. Keeps one
+    /// replay script short, so Redis's single thread is never held for long.
+    pub replay_page_bytes: usize,
 }
 
 impl Default for EventsConfig {
@@ -219,6 +233,7 @@ impl Default for EventsConfig {
             max_len: DEFAULT_MAX_LEN,
             max_age: DEFAULT_MAX_AGE,
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+            replay_page_bytes: DEFAULT_REPLAY_PAGE_BYTES,
         }
     }
 }
@@ -263,8 +278,11 @@ redis.call('PUBLISH', KEYS[1], '{"type":"event","id":"' .. id .. '","event":' ..
 return {id, 0}
 "#;
 
-/// KEYS[1] stream; ARGV: after id, count (0: none).
-/// Returns {exists, trimmed count, first retained id, last id, entries}.
+/// KEYS[1] stream; ARGV: after id, count (0: none), byte budget.
+/// Returns {exists, trimmed count, first retained id, last id, entries}: at most `count`
+/// entries, and no more bytes (id, field names and values) than the budget, except that a
+/// single entry larger than the budget is still returned alone. Reads in small chunks so a
+/// page of large entries never materialises more than it returns plus one chunk.
 const REPLAY: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, '0-0', '0-0', {}} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -276,9 +294,22 @@ for i = 1, #info, 2 do
   elseif k == 'first-entry' and v then first = v[1]
   elseif k == 'last-generated-id' then last = v end
 end
-local entries = {}
-if tonumber(ARGV[2]) > 0 then
-  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+local entries, want, budget = {}, tonumber(ARGV[2]), tonumber(ARGV[3])
+local from, bytes = '(' .. ARGV[1], 0
+while #entries < want do
+  local ask = math.min(want - #entries, 16)
+  local chunk = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ask)
+  for _, entry in ipairs(chunk) do
+    local size = #entry[1]
+    for _, field in ipairs(entry[2]) do size = size + #field end
+    if #entries > 0 and bytes + size > budget then
+      return {1, added - len, first, last, entries}
+    end
+    entries[#entries + 1] = entry
+    bytes = bytes + size
+  end
+  if #chunk < ask then break end
+  from = '(' .. chunk[#chunk][1]
 end
 return {1, added - len, first, last, entries}
 "#;
@@ -371,7 +402,11 @@ impl Events {
         Ok(())
     }
 
-    /// Events after `after` (exclusive), oldest first, at most `count`.
+    /// Events after `after` (exclusive), oldest first, at most `count` and at most
+    /// [`EventsConfig::replay_page_bytes`] (always at least one event when there is one).
+    ///
+    /// Runs on the manager's bulk lane: a flood of replays queues in this process and never
+    /// slows or opens the breaker of short calls (publishes, the health check).
     pub async fn replay_after(
         &self,
         scope: &UserScope,
@@ -380,11 +415,12 @@ impl Events {
     ) -> Result<Replay> {
         let (exists, trimmed, first, _last, entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
-                .run_script(
+                .run_script_bulk(
                     self.replay
                         .key(scope.key(family::EVENTS))
                         .arg(after.to_string())
-                        .arg(count.max(1)),
+                        .arg(count.max(1))
+                        .arg(self.config.replay_page_bytes),
                 )
                 .await?;
         let truncated = if exists == 0 {
@@ -408,7 +444,13 @@ impl Events {
     pub async fn last_id(&self, scope: &UserScope) -> Result<EventId> {
         let (_exists, _trimmed, _first, last, _entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
-                .run_script(self.replay.key(scope.key(family::EVENTS)).arg("0-0").arg(0))
+                .run_script(
+                    self.replay
+                        .key(scope.key(family::EVENTS))
+                        .arg("0-0")
+                        .arg(0)
+                        .arg(0),
+                )
                 .await?;
         last.parse()
     }
@@ -502,10 +544,20 @@ mod tests {
             "$",
             "ssot:{u:x}:1-2",
             &"9".repeat(30),
+            "18446744073709551616-0",
+            "18446744073709551615-18446744073709551615",
         ] {
             assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
         }
         assert!(EventId { ms: 1, seq: 9 } < EventId { ms: 2, seq: 0 });
+        let last_ms = "18446744073709551615-0".parse::<EventId>().unwrap();
+        assert_eq!(
+            last_ms.next(),
+            EventId {
+                ms: u64::MAX,
+                seq: 1
+            }
+        );
     }
 
     #[test]

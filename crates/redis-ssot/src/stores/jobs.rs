@@ -22,6 +22,9 @@ pub const DEFAULT_MAX_DELIVERIES: u64 = 5;
 pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Approximate bound of the dead-letter stream, in [`JobsConfig::default`].
 pub const DEFAULT_DEAD_LETTER_MAX_LEN: u64 = 10_000;
+/// Jobs a queue (each partition) holds before it refuses more, in [`JobsConfig::default`]:
+/// at a few KiB per chat job, about 100-800 MiB of Redis memory at the bound.
+pub const DEFAULT_MAX_LEN: u64 = 100_000;
 
 /// The idle time a failed job is given, so that the next [`Jobs::reclaim`] takes it whatever
 /// its `min_idle` (up to this).
@@ -45,18 +48,31 @@ local function bury(group, id, deliveries, reason, max_len)
 end
 ";
 
-/// Adds a job once per idempotency key. KEYS[1] the stream, KEYS[2] the marker; ARGV user,
-/// kind, payload, idempotency key, marker TTL in ms. Returns `{job_id, duplicate}`.
+/// Adds a job, once per idempotency key, unless the backlog is full. KEYS[1] the stream,
+/// KEYS[2] the idempotency marker (absent without a key); ARGV user, kind, payload,
+/// idempotency key, marker TTL in ms, max length. Returns `{job_id, 0}` when added,
+/// `{job_id, 1}` for a duplicate (answered even when full: a retry of an accepted job),
+/// `{'', 2}` when the stream holds max length entries already.
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local existing = redis.call('GET', KEYS[2])
-if existing then
-  return {existing, 1}
+if KEYS[2] then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then
+    return {existing, 1}
+  end
 end
-local id = redis.call('XADD', KEYS[1], '*',
-  'user', ARGV[1], 'kind', ARGV[2], 'payload', ARGV[3], 'idem', ARGV[4])
-redis.call('SET', KEYS[2], id, 'PX', ARGV[5])
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[6]) then
+  return {'', 2}
+end
+local id
+if KEYS[2] then
+  id = redis.call('XADD', KEYS[1], '*',
+    'user', ARGV[1], 'kind', ARGV[2], 'payload', ARGV[3], 'idem', ARGV[4])
+  redis.call('SET', KEYS[2], id, 'PX', ARGV[5])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'user', ARGV[1], 'kind', ARGV[2], 'payload', ARGV[3])
+end
 return {id, 0}
 ",
     )
@@ -139,6 +155,15 @@ pub struct JobsConfig {
     pub idempotency_ttl: Duration,
     /// Approximate bound of the dead-letter stream (oldest dropped first).
     pub dead_letter_max_len: u64,
+    /// Most jobs the stream holds, waiting or in flight (acked jobs are deleted). An enqueue
+    /// beyond it fails with [`Error::QueueFull`]; at least 1.
+    ///
+    /// Why refuse instead of `XADD MAXLEN ~`: trimming drops the oldest entries whether or
+    /// not a worker has seen them, so a job the enqueuer was told was accepted (the client
+    /// got its ack) could vanish without a trace while no worker runs. Refusing keeps every
+    /// acknowledged job and tells the sender at once, who can retry later; the check and the
+    /// `XADD` are one script, so concurrent enqueues never overshoot.
+    pub max_len: u64,
 }
 
 impl Default for JobsConfig {
@@ -148,6 +173,7 @@ impl Default for JobsConfig {
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             dead_letter_max_len: DEFAULT_DEAD_LETTER_MAX_LEN,
+            max_len: DEFAULT_MAX_LEN,
         }
     }
 }
@@ -255,6 +281,9 @@ pub struct Reclaimed {
 /// - [`enqueue`](Self::enqueue) with an idempotency key adds the job at most once per user and
 ///   key while the key is remembered (one script: marker check, `XADD`, marker `SET PX`);
 ///   a repeat returns the first job's id with `duplicate: true`.
+/// - The stream is bounded by refusal, never by trimming: an enqueue that finds `max_len`
+///   jobs waiting or in flight fails with [`Error::QueueFull`], so no accepted job is ever
+///   dropped unseen (see [`JobsConfig::max_len`]).
 /// - [`claim`](Self::claim) hands out new jobs with `XREADGROUP` (blocking on the manager's
 ///   blocking pool). The group is created (`MKSTREAM`, from the start of the stream) on first
 ///   use and again if Redis lost it, e.g. after a restart without persistence.
@@ -298,13 +327,16 @@ impl Jobs {
 
     /// The queue `queue` on `manager` with `config`.
     pub fn with_config(manager: RedisManager, queue: &str, config: JobsConfig) -> Result<Jobs> {
-        let keys = keys::queue(queue)?;
+        let keys = keys::queue(queue, 0)?;
         keys::check_name("consumer group", &config.group)?;
         if config.max_deliveries == 0 {
             return Err(Error::invalid(
                 "jobs config",
                 "max_deliveries must be at least 1",
             ));
+        }
+        if config.max_len == 0 {
+            return Err(Error::invalid("jobs config", "max_len must be at least 1"));
         }
         Ok(Jobs {
             manager,
@@ -328,49 +360,38 @@ impl Jobs {
         &self.config
     }
 
-    /// Adds a job, once per idempotency key (see [`NewJob::idempotency_key`]).
+    /// Adds a job, once per idempotency key (see [`NewJob::idempotency_key`]). Fails with
+    /// [`Error::QueueFull`] when the queue holds [`JobsConfig::max_len`] jobs already; a
+    /// repeat of an accepted idempotency key still answers its first job.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
         keys::check_name("job kind", &job.kind)?;
         let payload = serde_json::to_string(&job.payload)?;
-        let Some(idem) = &job.idempotency_key else {
-            let id: String = self
-                .manager
-                .query(
-                    redis::cmd("XADD")
-                        .arg(&self.keys.stream)
-                        .arg("*")
-                        .arg("user")
-                        .arg(job.user.as_str())
-                        .arg("kind")
-                        .arg(&job.kind)
-                        .arg("payload")
-                        .arg(&payload),
-                )
-                .await?;
-            return Ok(Enqueued {
-                id,
-                duplicate: false,
+        let mut script = ENQUEUE.key(&self.keys.stream);
+        if let Some(idem) = &job.idempotency_key {
+            keys::check_name("idempotency key", idem)?;
+            // User ids hold no ':', so `<user>:<key>` cannot collide across users.
+            script.key(format!(
+                "{}{}:{idem}",
+                self.keys.idempotency_prefix, job.user
+            ));
+        }
+        script
+            .arg(job.user.as_str())
+            .arg(&job.kind)
+            .arg(&payload)
+            .arg(job.idempotency_key.as_deref().unwrap_or_default())
+            .arg(millis(self.config.idempotency_ttl))
+            .arg(self.config.max_len);
+        let (id, status): (String, u8) = self.manager.run_script(&script).await?;
+        if status == 2 {
+            return Err(Error::QueueFull {
+                queue: self.queue.clone(),
+                max_len: self.config.max_len,
             });
-        };
-        keys::check_name("idempotency key", idem)?;
-        // User ids hold no ':', so `<user>:<key>` cannot collide across users.
-        let marker = format!("{}{}:{idem}", self.keys.idempotency_prefix, job.user);
-        let (id, duplicate): (String, u8) = self
-            .manager
-            .run_script(
-                ENQUEUE
-                    .key(&self.keys.stream)
-                    .key(&marker)
-                    .arg(job.user.as_str())
-                    .arg(&job.kind)
-                    .arg(&payload)
-                    .arg(idem)
-                    .arg(millis(self.config.idempotency_ttl)),
-            )
-            .await?;
+        }
         Ok(Enqueued {
             id,
-            duplicate: duplicate == 1,
+            duplicate: status == 1,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Integration tests of redis-ssot against real redis-server processes (one test binary).
 
+mod jobs_backlog;
+mod lanes;
 mod manager;
 mod observability;
 mod stores_events;

@@ -32,6 +32,14 @@ pub(crate) fn run(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// The error clap gives for `args` (which must not parse).
+pub(crate) fn parse_error(args: &[&str]) -> String {
+    match Cli::try_parse_from(std::iter::once("ssot-check").chain(args.iter().copied())) {
+        Ok(_) => panic!("{args:?} parsed"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The text of `ssot check --help`.
 pub(crate) fn long_help() -> String {
     Cli::command().render_long_help().to_string()

@@ -103,7 +103,7 @@ fn pyproject_section_is_read() {
     let out = with_config("pyproject.toml", "[tool.ssot]\ncanonical = [\"a.py\"]\n");
     assert_eq!(
         out.status,
-        ExitStatus::Clean,
+        ExitStatus::Success,
         "{}{}",
         out.stdout,
         out.stderr
@@ -113,7 +113,7 @@ fn pyproject_section_is_read() {
 #[test]
 fn pyproject_without_section_is_ignored() {
     let out = with_config("pyproject.toml", "[project]\nname = \"x\"\n");
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
 }
 
 #[test]

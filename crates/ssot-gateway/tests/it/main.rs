@@ -2,6 +2,8 @@
 
 mod bad_input;
 mod delivery;
+mod errors;
+mod hostile;
 mod messages;
 mod outages;
 mod support;

@@ -4,5 +4,7 @@ mod crash;
 mod demo;
 mod http_agent;
 mod outage;
+mod poison;
 mod schedule;
+mod secrets;
 mod support;

@@ -1,4 +1,8 @@
 //! Source edits that fixes are made of, and applying them.
+//!
+//! `unused_imports`: after fixes, Python imports only the replaced code used are removed.
+
+mod unused_imports;
 
 /// Whether a fix keeps the program's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,11 +38,14 @@ pub struct Fix {
 
 /// Applies `fixes` to `source`, skipping any fix that overlaps one accepted earlier.
 /// Identical edits shared by several fixes (the same added import) are applied once.
-/// Returns the new text and how many fixes were applied.
-pub(crate) fn apply<'a>(source: &str, fixes: impl IntoIterator<Item = &'a Fix>) -> (String, usize) {
+/// Returns the new text and the positions (in `fixes`) of the fixes applied.
+pub(crate) fn apply<'a>(
+    source: &str,
+    fixes: impl IntoIterator<Item = &'a Fix>,
+) -> (String, Vec<usize>) {
     let mut accepted: Vec<&Edit> = Vec::new();
-    let mut applied = 0;
-    for fix in fixes {
+    let mut applied = Vec::new();
+    for (index, fix) in fixes.into_iter().enumerate() {
         let fresh: Vec<&Edit> = fix.edits.iter().filter(|e| !accepted.contains(e)).collect();
         let overlaps = fresh.iter().any(|e| {
             accepted.iter().any(|a| {
@@ -48,7 +55,7 @@ pub(crate) fn apply<'a>(source: &str, fixes: impl IntoIterator<Item = &'a Fix>) 
         });
         if !overlaps {
             accepted.extend(fresh);
-            applied += 1;
+            applied.push(index);
         }
     }
     accepted.sort_by_key(|e| (e.start, e.end));
@@ -68,6 +75,8 @@ pub(crate) fn apply<'a>(source: &str, fixes: impl IntoIterator<Item = &'a Fix>) 
 pub(crate) struct FixOutcome {
     /// Fixes applied (or, for `--diff`, that would be).
     pub(crate) applied: usize,
+    /// The violations those fixes resolve: path and rule, in file order.
+    pub(crate) fixed: Vec<(String, crate::rules::Rule)>,
     /// Unified diffs of the changed files.
     pub(crate) diffs: Vec<String>,
     /// Files whose fixed text would not parse (left untouched).
@@ -87,18 +96,21 @@ pub(crate) fn fix_files(
     let mut outcome = FixOutcome::default();
     let mut parsers = crate::lang::Parsers::new();
     for report in &mut result.files {
-        let fixes: Vec<&Fix> = report
+        let (rules, fixes): (Vec<crate::rules::Rule>, Vec<&Fix>) = report
             .violations
             .iter()
-            .filter_map(|v| v.fix.as_ref())
-            .filter(|f| include_unsafe || f.applicability == Applicability::Safe)
-            .collect();
+            .filter_map(|v| v.fix.as_ref().map(|f| (v.rule, f)))
+            .filter(|(_, f)| include_unsafe || f.applicability == Applicability::Safe)
+            .unzip();
         if fixes.is_empty() {
             continue;
         }
         let source = std::fs::read_to_string(&report.file)
             .map_err(|e| crate::error::Error::io(&report.file, e))?;
-        let (fixed, applied) = apply(&source, fixes);
+        let (mut fixed, applied) = apply(&source, fixes);
+        if report.language == crate::lang::Language::Python {
+            fixed = unused_imports::remove(&mut parsers, &source, &report.path, &fixed);
+        }
         if fixed == source {
             continue;
         }
@@ -106,13 +118,18 @@ pub(crate) fn fix_files(
             outcome.refused.push(report.path.clone());
             continue;
         }
-        outcome.applied += applied;
+        outcome.applied += applied.len();
+        outcome
+            .fixed
+            .extend(applied.iter().map(|&i| (report.path.clone(), rules[i])));
         if write {
             std::fs::write(&report.file, &fixed)
                 .map_err(|e| crate::error::Error::io(&report.file, e))?;
-            report.violations = checker
+            let checked = checker
                 .check_source(&mut parsers, &report.path, report.language, &fixed)
                 .unwrap_or_default();
+            report.violations = checked.violations;
+            report.invalid_suppressions = checked.invalid_suppressions;
         } else {
             let name = display(&report.path);
             let diff = similar::TextDiff::from_lines(&source, &fixed);

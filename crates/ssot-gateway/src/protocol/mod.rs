@@ -25,6 +25,8 @@ pub enum CloseCode {
     Restart,
     /// 4000: the client did not read fast enough; reconnect and resume. Reconnect.
     SlowConsumer,
+    /// 4002: nothing heard from the client (not even a pong) for `idle-timeout-ms`. Reconnect.
+    IdleTimeout,
     /// 4401: the token expired. Terminal for this token: get a new one.
     TokenExpired,
     /// 4403: the token was revoked. Terminal.
@@ -32,6 +34,18 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// Every close code the gateway sends (each one documented in `docs/protocol.md`).
+    pub const ALL: &[CloseCode] = &[
+        CloseCode::Unsupported,
+        CloseCode::Policy,
+        CloseCode::TooBig,
+        CloseCode::Restart,
+        CloseCode::SlowConsumer,
+        CloseCode::IdleTimeout,
+        CloseCode::TokenExpired,
+        CloseCode::TokenRevoked,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> u16 {
         match self {
@@ -40,6 +54,7 @@ impl CloseCode {
             CloseCode::TooBig => 1009,
             CloseCode::Restart => 1012,
             CloseCode::SlowConsumer => 4000,
+            CloseCode::IdleTimeout => 4002,
             CloseCode::TokenExpired => 4401,
             CloseCode::TokenRevoked => 4403,
         }
@@ -53,6 +68,7 @@ impl CloseCode {
             CloseCode::TooBig => "message too big",
             CloseCode::Restart => "server restart, reconnect",
             CloseCode::SlowConsumer => "slow consumer, reconnect and resume",
+            CloseCode::IdleTimeout => "idle timeout, reconnect and resume",
             CloseCode::TokenExpired => "token expired",
             CloseCode::TokenRevoked => "token revoked",
         }
@@ -65,28 +81,7 @@ impl CloseCode {
     }
 }
 
-/// Stable error codes of `{"type":"error"}` frames and HTTP error bodies.
-pub mod codes {
-    /// The frame is not JSON.
-    pub const INVALID_JSON: &str = "invalid_json";
-    /// JSON, but not a valid frame of its type.
-    pub const INVALID_FRAME: &str = "invalid_frame";
-    /// `type` is not one the server knows.
-    pub const UNKNOWN_TYPE: &str = "unknown_type";
-    /// An event id that is not `<ms>-<seq>`.
-    pub const INVALID_EVENT_ID: &str = "invalid_event_id";
-    /// Inbound rate exceeded; `retry_after_ms` says when to send again.
-    pub const RATE_LIMITED: &str = "rate_limited";
-    /// Events after the resume id were trimmed by retention; delivery goes on from the oldest
-    /// retained event.
-    pub const HISTORY_TRUNCATED: &str = "history_truncated";
-    /// Redis is unavailable; retry after `retry_after_ms`.
-    pub const REDIS_UNAVAILABLE: &str = "redis_unavailable";
-    /// A chat message above the text limit.
-    pub const MESSAGE_TOO_LONG: &str = "message_too_long";
-    /// A message id that is not 1-256 characters of `[A-Za-z0-9_.:/@-]`.
-    pub const INVALID_MESSAGE_ID: &str = "invalid_message_id";
-}
+pub mod codes;
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -192,7 +187,11 @@ mod tests {
 
     #[test]
     fn close_code_ranges() {
-        for c in [CloseCode::Restart, CloseCode::SlowConsumer] {
+        for c in [
+            CloseCode::Restart,
+            CloseCode::SlowConsumer,
+            CloseCode::IdleTimeout,
+        ] {
             assert!(c.is_reconnect(), "{c:?}");
         }
         for c in [
