@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use redis_ssot::{Error, RedisConfig, RedisOptions, Result};
 
+use pyo3::Python;
 use redis_ssot::RedisManager;
 
 use crate::process;
@@ -86,5 +87,18 @@ fn file_options(path: Option<&Path>) -> Result<RedisOptions> {
 
 /// The manager of this process; the first use without `init` reads the default sources.
 pub(crate) fn manager() -> Result<RedisManager> {
-    process::manager(|| resolve(InitArgs::default()))
+    Ok(process::manager(|| resolve(InitArgs::default()))?.0)
+}
+
+/// Like [`manager`], from a Python thread: a manager built by this call gets up to its
+/// connect timeout (GIL released) to connect, so the first calls of a process do not fail
+/// with "connection down" while it is still connecting. Never call it on a runtime thread.
+pub(crate) fn manager_connected(py: Python<'_>) -> Result<RedisManager> {
+    let (manager, fresh) = process::manager(|| resolve(InitArgs::default()))?;
+    if fresh {
+        let runtime = process::runtime()?;
+        let budget = manager.config().connect_timeout;
+        py.detach(|| runtime.block_on(manager.wait_ready(budget)));
+    }
+    Ok(manager)
 }

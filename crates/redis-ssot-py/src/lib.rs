@@ -63,7 +63,7 @@ fn init(
 #[pyo3(signature = (*, decode_responses = false, blocking = false))]
 fn get_redis(py: Python<'_>, decode_responses: bool, blocking: bool) -> PyResult<Redis> {
     // Fails now on invalid settings rather than on the first call.
-    config::manager().map_err(|e| to_pyerr(py, e))?;
+    config::manager_connected(py).map_err(|e| to_pyerr(py, e))?;
     Ok(Redis {
         mode: if blocking {
             Mode::Blocking

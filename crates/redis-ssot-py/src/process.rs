@@ -8,10 +8,14 @@
 //! - The parent's runtime and manager are leaked in the child, not dropped: dropping them
 //!   would run their shutdown on threads that are gone.
 //! - The settings survive `fork`, so the child's manager is configured like the parent's.
+//! - Results go back to Python through one completion thread per process (see
+//!   [`complete`]), also rebuilt after `fork`.
 //! - `redis_ssot::init`'s process-global manager is deliberately not used: it cannot be
 //!   reset after `fork`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+
+use pyo3::Python;
 
 use redis_ssot::{RedisConfig, RedisManager};
 use tokio::runtime::{Handle, Runtime};
@@ -19,8 +23,11 @@ use tokio::runtime::{Handle, Runtime};
 /// Worker threads of the runtime: the Python side is the bottleneck, two threads keep the
 /// connections served while one is busy.
 const WORKER_THREADS: usize = 2;
-/// Threads that hand results back to Python; each one waits for the GIL.
-const MAX_BLOCKING_THREADS: usize = 4;
+/// Results handed back to Python under one holding of the GIL, at most.
+const COMPLETION_BATCH: usize = 256;
+
+/// Work that must run with the GIL: handing a result to an asyncio loop.
+pub(crate) type Completion = Box<dyn FnOnce() + Send>;
 
 struct State {
     /// Settings given to `init`, or read from the environment on first use.
@@ -29,12 +36,15 @@ struct State {
     runtime: Option<(u32, Arc<Runtime>)>,
     /// The manager of the process `pid`.
     manager: Option<(u32, RedisManager)>,
+    /// The completion thread of the process `pid`.
+    completions: Option<(u32, mpsc::Sender<Completion>)>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     config: None,
     runtime: None,
     manager: None,
+    completions: None,
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -51,7 +61,6 @@ impl State {
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
-            .max_blocking_threads(MAX_BLOCKING_THREADS)
             .thread_name("redis-ssot")
             .enable_all()
             .build()?;
@@ -61,6 +70,54 @@ impl State {
     }
 }
 
+/// Runs `work` on this process's completion thread.
+///
+/// One thread hands every result back to Python, taking the GIL once for a whole batch of
+/// them: a thread per result (Tokio's blocking pool, what `pyo3-async-runtimes` asks for)
+/// makes threads queue for the GIL, and on a busy machine one of them descheduled while
+/// holding it stalls the asyncio loop for tens of milliseconds.
+pub(crate) fn complete(work: Completion) {
+    let pid = std::process::id();
+    let mut state = state();
+    let sender = match &state.completions {
+        Some((owner, sender)) if *owner == pid => sender.clone(),
+        _ => {
+            let (sender, receiver) = mpsc::channel::<Completion>();
+            let spawned = std::thread::Builder::new()
+                .name("redis-ssot-completions".to_owned())
+                .spawn(move || complete_batches(receiver));
+            if spawned.is_err() {
+                // No thread: hand this result back from here rather than lose it.
+                drop(state);
+                work();
+                return;
+            }
+            state.completions = Some((pid, sender.clone()));
+            sender
+        }
+    };
+    drop(state);
+    if let Err(mpsc::SendError(work)) = sender.send(work) {
+        work();
+    }
+}
+
+fn complete_batches(receiver: mpsc::Receiver<Completion>) {
+    while let Ok(first) = receiver.recv() {
+        Python::attach(|_py| {
+            run_caught(first);
+            for work in receiver.try_iter().take(COMPLETION_BATCH - 1) {
+                run_caught(work);
+            }
+        });
+    }
+}
+
+/// A panic in one completion must not end the thread that serves all of them.
+fn run_caught(work: Completion) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+}
+
 /// The runtime of this process, for work that needs no manager.
 pub(crate) fn runtime() -> redis_ssot::Result<Handle> {
     state().runtime(std::process::id()).map_err(runtime_error)
@@ -68,15 +125,16 @@ pub(crate) fn runtime() -> redis_ssot::Result<Handle> {
 
 /// The manager of this process. The first call builds it (and the runtime), from the
 /// settings given to [`init`] or, when it was not called, from `load`.
+/// The flag is true when this call built it.
 pub(crate) fn manager(
     load: impl FnOnce() -> redis_ssot::Result<RedisConfig>,
-) -> redis_ssot::Result<RedisManager> {
+) -> redis_ssot::Result<(RedisManager, bool)> {
     let pid = std::process::id();
     let mut state = state();
     let runtime = state.runtime(pid).map_err(runtime_error)?;
     match &state.manager {
         Some((owner, manager)) if *owner == pid => {
-            return Ok(manager.clone());
+            return Ok((manager.clone(), false));
         }
         Some(_) => std::mem::forget(state.manager.take()),
         None => {}
@@ -94,7 +152,7 @@ pub(crate) fn manager(
         RedisManager::new(config)?
     };
     state.manager = Some((pid, manager.clone()));
-    Ok(manager)
+    Ok((manager, true))
 }
 
 /// Sets the process's settings. Settings equal to those in force are accepted again (and
