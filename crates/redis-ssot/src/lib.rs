@@ -11,6 +11,7 @@
 //!   take a lane by role: `command` (short calls, the health PING), `bulk` (long reads such
 //!   as replay pages, [`RedisManager::query_bulk`]), `blocking` and `subscriber`.
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
+//! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
@@ -30,6 +31,7 @@
 //! ```
 
 mod breaker;
+pub mod clock;
 pub mod compat;
 pub mod config;
 mod error;
