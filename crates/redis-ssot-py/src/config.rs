@@ -51,8 +51,8 @@ pub(crate) fn resolve(args: InitArgs) -> Result<RedisConfig> {
         })?;
         opts = opts.merge(given);
     }
-    if args.url.is_some() {
-        opts.url = args.url;
+    if let Some(url) = args.url {
+        opts.url = Some(url.into());
     }
     if args.app.is_some() {
         opts.app = args.app;
