@@ -26,12 +26,13 @@ struct ConfigView {
     text: String,
 }
 
-/// Connects with `config`, checks, and returns the report (never fails: problems are findings).
-pub(crate) async fn examine(config: RedisConfig) -> Report {
+/// Connects with `config`, checks, and returns the report (never fails: problems are
+/// findings). `effective` is the effective configuration of every table, as TOML.
+pub(crate) async fn examine(config: RedisConfig, effective: String) -> Report {
     let view = ConfigView {
         urls: config.redacted_urls(),
         cluster: config.is_cluster(),
-        text: config.to_string(),
+        text: effective,
     };
     let budget = config.connect_timeout + Duration::from_millis(500);
     let manager = match RedisManager::new(config) {

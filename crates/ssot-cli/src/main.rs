@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the effective Redis configuration and a health report.
+    /// Print the effective configuration of every table (secrets redacted) and a health report.
     Doctor {
         /// Redis URL (overrides REDIS_URL and the config file).
         #[arg(long, value_name = "URL")]
@@ -120,6 +120,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
+    config::env::check(std::env::vars())?;
     let file = config::FileOptions::load(config_path.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -127,7 +128,8 @@ fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Doctor { redis, json } => {
             let redis_config = config::redis_config(&file, redis.as_deref())?;
-            let report = runtime.block_on(doctor::examine(redis_config));
+            let effective = config::effective(&file, &redis_config);
+            let report = runtime.block_on(doctor::examine(redis_config, effective));
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -162,7 +164,7 @@ fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
                 agent_url,
             };
             let worker = config::worker_config(&file, flags)?;
-            let events = file.gateway.events_config()?;
+            let events = config::events_config(&file)?;
             runtime.block_on(async {
                 let manager = redis_ssot::init(redis_config)?;
                 ssot_worker::Worker::new(worker, manager)
@@ -214,7 +216,8 @@ async fn demo(
     let mut gateway_options = file.gateway.clone().with_env(std::env::vars());
     gateway_options.listen = Some(listen);
     gateway_options.service_key = Some(service_key.clone().into());
-    let gateway_config = gateway_options.resolve(tokens.clone())?;
+    let mut gateway_config = gateway_options.resolve(tokens.clone())?;
+    gateway_config.events = config::events_config(&file)?;
     let manager = redis_ssot::init(redis_config)?;
     let gateway = ssot_gateway::Gateway::bind(gateway_config, manager.clone()).await?;
     let addr = gateway.local_addr();
@@ -242,7 +245,7 @@ async fn demo(
     // Slow enough to watch a run stream in.
     worker_options.demo_step_ms = worker_options.demo_step_ms.or(Some(400));
     let worker = ssot_worker::Worker::new(worker_options.resolve()?, manager.clone())
-        .with_events_config(file.gateway.events_config()?);
+        .with_events_config(config::events_config(&file)?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run(async move {
         let mut stop_rx = stop_rx;

@@ -3,8 +3,9 @@
 use super::ConfigError;
 
 /// Similarity (1 - edit distance / length, with transpositions) from which a known name
-/// counts as the one meant. Edit distance rather than Jaro-Winkler: names here share long
-/// prefixes (`SSOT_`), which Jaro-Winkler rewards whatever follows.
+/// counts as the one meant; one edit always does, so short names (`ap`) find theirs. Edit
+/// distance rather than Jaro-Winkler: names here share long prefixes (`SSOT_`), which
+/// Jaro-Winkler rewards whatever follows.
 const CLOSE_ENOUGH: f64 = 0.7;
 
 /// The known name closest to `name`, if any is close enough to be what was meant.
@@ -13,13 +14,19 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
     known
         .into_iter()
         .map(|candidate| {
-            let score =
-                strsim::normalized_damerau_levenshtein(&name, &candidate.to_ascii_lowercase());
-            (score, candidate)
+            let candidate_lower = candidate.to_ascii_lowercase();
+            let distance = strsim::damerau_levenshtein(&name, &candidate_lower);
+            let longest = name
+                .chars()
+                .count()
+                .max(candidate_lower.chars().count())
+                .max(1);
+            let similarity = 1.0 - distance as f64 / longest as f64;
+            (distance, similarity, candidate)
         })
-        .filter(|(score, _)| *score >= CLOSE_ENOUGH)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .filter(|(distance, similarity, _)| *distance == 1 || *similarity >= CLOSE_ENOUGH)
+        .min_by_key(|(distance, _, _)| *distance)
+        .map(|(_, _, candidate)| candidate)
 }
 
 /// The error for an unknown `what` (`key`, `table`, `variable`) named `key`: a suggestion
