@@ -7,6 +7,7 @@
 mod config;
 mod doctor;
 mod embedded;
+mod logs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,15 @@ struct Cli {
     /// Configuration file (TOML). Default: ./ssot.toml when present.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log format on stderr. The filter is SSOT_LOG, else RUST_LOG (e.g. `debug`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SSOT_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -104,14 +114,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => ssot_check::run(args),
         command => {
-            init_tracing();
+            logs::init(cli.log_format);
             match run(cli.config, command) {
                 Ok(exit) => exit.into(),
                 Err(err) => {
                     if is_broken_pipe(&err) {
                         return Exit::Success.into();
                     }
-                    eprintln!("error: {err:#}");
+                    eprintln!("error: {}", logs::error_line(&err));
                     Exit::Error.into()
                 }
             }
@@ -279,17 +289,6 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received");
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SSOT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("warn,ssot=info,redis_ssot=info,ssot_gateway=info,ssot_worker=info")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

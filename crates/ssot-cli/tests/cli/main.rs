@@ -3,6 +3,7 @@
 mod browser;
 mod config_file;
 mod doctor;
+mod logs;
 mod pipeline;
 mod serve;
 mod support;
