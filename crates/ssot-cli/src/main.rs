@@ -206,7 +206,7 @@ async fn demo(
     redis: Option<String>,
     data: PathBuf,
 ) -> anyhow::Result<Exit> {
-    let embedded = match &redis {
+    let mut embedded = match &redis {
         Some(_) => None,
         None => Some(embedded::EmbeddedRedis::start(&data)?),
     };
@@ -229,6 +229,9 @@ async fn demo(
     let mut gateway_config = gateway_options.resolve(tokens.clone())?;
     gateway_config.events = config::events_config(&file)?;
     let manager = redis_ssot::init(redis_config)?;
+    if let Some(embedded) = embedded.as_mut() {
+        embedded.wait_ready(&manager).await?;
+    }
     let gateway = ssot_gateway::Gateway::bind(gateway_config, manager.clone()).await?;
     let addr = gateway.local_addr();
     let token = tokens.issue(
