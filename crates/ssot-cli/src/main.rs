@@ -3,6 +3,12 @@
 //!
 //! Exit codes: 0 success, 1 findings (unhealthy, violations), 2 error (bad config, bad
 //! input). A closed stdout (BrokenPipe) exits 0.
+//!
+//! # Layout
+//! - `config`: the one configuration file, the environment, and the effective configuration.
+//! - `doctor`: `ssot doctor`'s health report.
+//! - `embedded`: the demo's own `redis-server`.
+//! - `logs`: log format and colour, and the one-line error report.
 
 mod config;
 mod doctor;
@@ -14,6 +20,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+// One exit-code enum for every command; `ssot check` defines it.
+use ssot_check::ExitStatus as Exit;
 
 /// redis-ssot: one Redis layer for a real-time backend, and the tools that keep it the only one.
 #[derive(Debug, Parser)]
@@ -95,20 +103,6 @@ enum Command {
     },
 }
 
-/// Process exit codes.
-#[derive(Debug, Clone, Copy)]
-enum Exit {
-    Success = 0,
-    Findings = 1,
-    Error = 2,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -145,11 +139,7 @@ fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
             } else {
                 print!("{}", report.render_text());
             }
-            Ok(if report.healthy() {
-                Exit::Success
-            } else {
-                Exit::Findings
-            })
+            Ok(Exit::findings_if(!report.healthy()))
         }
         Command::Serve { listen, redis } => {
             let redis_config = config::redis_config(&file, redis.as_deref())?;
