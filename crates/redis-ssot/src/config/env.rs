@@ -1,6 +1,8 @@
 //! `REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
 
-use super::{BreakerOptions, ConfigError, RedisOptions, RedisUrl, TlsOptions, unknown};
+use super::{
+    BreakerOptions, BulkOptions, ConfigError, RedisOptions, RedisUrl, TlsOptions, unknown,
+};
 use crate::error::Result;
 
 /// Every variable that sets a `[redis]` setting, with the setting it sets. `SSOT_REDIS_URL`
@@ -25,6 +27,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SSOT_REDIS_BREAKER_OPEN_DURATION_MS",
         "redis.breaker.open-duration-ms",
     ),
+    ("SSOT_REDIS_BULK_TIMEOUT_MS", "redis.bulk.timeout-ms"),
+    ("SSOT_REDIS_BULK_CONCURRENCY", "redis.bulk.concurrency"),
     ("SSOT_REDIS_TLS_CA_FILE", "redis.tls.ca-file"),
     ("SSOT_REDIS_TLS_CERT_FILE", "redis.tls.cert-file"),
     ("SSOT_REDIS_TLS_KEY_FILE", "redis.tls.key-file"),
@@ -44,6 +48,7 @@ impl RedisOptions {
         let mut breaker = BreakerOptions::default();
         let mut tls = TlsOptions::default();
         let mut redis_url = None;
+        let mut bulk = BulkOptions::default();
         for (key, value) in vars {
             if key == "REDIS_URL" {
                 redis_url = Some(RedisUrl::from_source(value, key));
@@ -79,6 +84,8 @@ impl RedisOptions {
                 "SSOT_REDIS_BREAKER_OPEN_DURATION_MS" => {
                     breaker.open_duration_ms = Some(number(&value)?)
                 }
+                "SSOT_REDIS_BULK_TIMEOUT_MS" => bulk.timeout_ms = Some(number(&value)?),
+                "SSOT_REDIS_BULK_CONCURRENCY" => bulk.concurrency = Some(number(&value)? as usize),
                 "SSOT_REDIS_TLS_CA_FILE" => tls.ca_file = Some(value.into()),
                 "SSOT_REDIS_TLS_CERT_FILE" => tls.cert_file = Some(value.into()),
                 "SSOT_REDIS_TLS_KEY_FILE" => tls.key_file = Some(value.into()),
@@ -88,6 +95,9 @@ impl RedisOptions {
         opts.url = opts.url.or(redis_url);
         if breaker.open_duration_ms.is_some() {
             opts.breaker = Some(breaker);
+        }
+        if bulk.timeout_ms.is_some() || bulk.concurrency.is_some() {
+            opts.bulk = Some(bulk);
         }
         if tls.ca_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some() {
             opts.tls = Some(tls);

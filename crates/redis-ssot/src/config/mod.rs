@@ -7,6 +7,7 @@
 //! # Layout
 //! - this file: the option and config types, [`ConfigError`], [`Redacted`], the shared
 //!   [`positive`] / [`positive_ms`] checks, and [`RedisOptions::resolve`].
+//! - `bulk`: `[redis.bulk]`, the lane of long reads.
 //! - `env`: `REDIS_URL` / `SSOT_REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
 //! - `suggest`: "did you mean" for unknown keys and variables ([`did_you_mean`]).
 //! - `url`: URL and topology parsing, [`RedisUrl`], [`redact_url`].
@@ -14,6 +15,7 @@
 //! - `display`: `Display` of [`RedisConfig`] as TOML, from its `Serialize` view, and the
 //!   redacting `Debug` impls.
 
+mod bulk;
 mod display;
 mod env;
 mod suggest;
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use self::bulk::{BulkConfig, BulkOptions, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
 pub use self::env::ENV_VARS;
 pub use self::suggest::{did_you_mean, unknown};
 pub use self::url::{RedisUrl, redact_url};
@@ -183,6 +186,8 @@ pub struct RedisOptions {
     pub reconnect_max_delay_ms: Option<u64>,
     /// Circuit breaker.
     pub breaker: Option<BreakerOptions>,
+    /// The lane of long reads (replays, scans).
+    pub bulk: Option<BulkOptions>,
     /// Certificates for `rediss://`.
     pub tls: Option<TlsOptions>,
 }
@@ -313,6 +318,8 @@ pub struct RedisConfig {
     pub reconnect_max_delay: Duration,
     /// Circuit breaker.
     pub breaker: BreakerConfig,
+    /// The lane of long reads.
+    pub bulk: BulkConfig,
     /// TLS material; `Some` exactly when the URL(s) are `rediss://`.
     pub tls: Option<TlsConfig>,
 }
@@ -348,6 +355,7 @@ impl RedisOptions {
                 }),
                 (a, b) => b.or(a),
             },
+            bulk: BulkOptions::merge(self.bulk, other.bulk),
             tls: match (self.tls, other.tls) {
                 (Some(a), Some(b)) => Some(TlsOptions {
                     ca_file: b.ca_file.or(a.ca_file),
@@ -421,6 +429,7 @@ impl RedisOptions {
             reconnect_min_delay,
             reconnect_max_delay,
             breaker: resolve_breaker(self.breaker.unwrap_or_default())?,
+            bulk: self.bulk.unwrap_or_default().resolve()?,
             tls: tls::resolve(&topology.urls(), self.tls)?,
             topology,
         })

@@ -269,6 +269,19 @@ impl GatewayOptions {
                 format!("expected ip:port, got {listen_raw:?}"),
             )
         })?;
+        // A gateway others can reach must not accept tokens minted for another service.
+        if !listen.ip().is_loopback()
+            && tokens.audience().is_empty()
+            && !tokens.allows_any_audience()
+        {
+            return Err(ConfigError::new(
+                "tokens.audience",
+                format!(
+                    "required when listening on {listen} (beyond loopback); \
+                     set tokens.allow-any-audience = true to run without it (development only)"
+                ),
+            ));
+        }
         let allowed_origins = self.allowed_origins.unwrap_or_default();
         for origin in &allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {

@@ -53,6 +53,21 @@ fn errors_name_the_setting() {
 }
 
 #[test]
+fn an_audience_is_required_beyond_loopback() {
+    let open = || GatewayOptions {
+        listen: Some("0.0.0.0:8080".into()),
+        ..Default::default()
+    };
+    assert_eq!(open().resolve(tokens()).unwrap_err().key, "tokens.audience");
+    assert!(open().resolve(tokens().with_audience(["chat"])).is_ok());
+    assert!(open().resolve(tokens().allow_any_audience(true)).is_ok());
+    assert!(
+        GatewayOptions::default().resolve(tokens()).is_ok(),
+        "loopback"
+    );
+}
+
+#[test]
 fn env_overlays_and_secrets_are_redacted() {
     let opts = GatewayOptions::default().with_env([
         (

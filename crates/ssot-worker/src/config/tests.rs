@@ -45,6 +45,8 @@ fn errors_name_the_key() {
     assert_eq!(key_of("concurrency = 0"), "worker.concurrency");
     assert_eq!(key_of("consumer = \"a b\""), "worker.consumer");
     assert_eq!(key_of("queue = \"{x}\""), "worker.queue");
+    assert_eq!(key_of("queue-partitions = 0"), "worker.queue-partitions");
+    assert_eq!(key_of("queue-partitions = 1025"), "worker.queue-partitions");
     assert_eq!(
         key_of("agent-timeout-ms = 5000\nreclaim-idle-ms = 5500"),
         "worker.reclaim-idle-ms"
@@ -69,19 +71,6 @@ fn errors_name_the_key() {
 }
 
 #[test]
-fn serialized_settings_read_back_as_the_same_settings() {
-    let c = resolve(
-        "agent = \"http\"\nagent-url = \"http://127.0.0.1:9/run\"\nconsumer = \"w1\"\n[[schedule]]\nname = \"heartbeat\"\nevery-ms = 1000",
-    )
-    .unwrap();
-    let shown = serde_json::to_value(&c).unwrap();
-    assert_eq!(shown["agent-url"], "http://127.0.0.1:9/run");
-    assert_eq!(shown["schedule"][0]["lease-ms"], 750);
-    let again: WorkerOptions = serde_json::from_value(shown).unwrap();
-    assert_eq!(format!("{:?}", again.resolve().unwrap()), format!("{c:?}"));
-}
-
-#[test]
 fn http_agent_and_schedule_resolve() {
     let c = resolve(
         "agent = \"http\"\nagent-url = \"http://127.0.0.1:9/run\"\n[[schedule]]\nname = \"heartbeat\"\nevery-ms = 1000",
@@ -92,4 +81,17 @@ fn http_agent_and_schedule_resolve() {
         other => panic!("{other:?}"),
     }
     assert_eq!(c.schedule[0].lease, Duration::from_millis(750));
+}
+
+#[test]
+fn serialized_settings_read_back_as_the_same_settings() {
+    let c = resolve(
+        "agent = \"http\"\nagent-url = \"http://127.0.0.1:9/run\"\nconsumer = \"w1\"\n[[schedule]]\nname = \"heartbeat\"\nevery-ms = 1000",
+    )
+    .unwrap();
+    let shown = serde_json::to_value(&c).unwrap();
+    assert_eq!(shown["agent-url"], "http://127.0.0.1:9/run");
+    assert_eq!(shown["schedule"][0]["lease-ms"], 750);
+    let again: WorkerOptions = serde_json::from_value(shown).unwrap();
+    assert_eq!(format!("{:?}", again.resolve().unwrap()), format!("{c:?}"));
 }
