@@ -18,7 +18,8 @@
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
 //! - [`stores`]: typed stores (cache, sessions, tokens, rate limits, agent state, locks,
-//!   events, jobs), each owning one key family.
+//!   events, jobs), each owning one key family; `stores::chat` is the gateway-worker seam
+//!   (a chat message as a job).
 //! - [`compat`]: deprecated aliases of old manager entry points.
 //! - [`Error`]: the one error type, with [`Error::is_transient`] and [`Error::retry_after`].
 //!

@@ -13,6 +13,10 @@
 //!   `reshard`: move a slot and its keys to another master.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
+//! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
+//!   polling until a condition holds, for every crate's suite.
+//! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
+//!   under `cargo test` too (nextest already does).
 //!
 //! Needs `redis-server`, `redis-cli` (`apt-get install -y redis-server`) and `setpriv`
 //! (util-linux); TLS servers also need `openssl(1)`. Servers never outlive the test process: they are forked by one
@@ -20,6 +24,8 @@
 
 mod cluster;
 mod failover;
+mod own_process;
+mod polling;
 mod ports;
 mod proxy;
 mod reshard;
@@ -29,6 +35,8 @@ mod spawner;
 mod tls;
 
 pub use cluster::RedisCluster;
+pub use own_process::rerun_alone;
+pub use polling::{eventually, fast_manager_toml};
 pub use proxy::FaultProxy;
 pub use resp::ping;
-pub use server::{ClientInfo, RedisServer, RedisServerBuilder};
+pub use server::{ClientInfo, ClientLister, RedisServer, RedisServerBuilder};

@@ -1,8 +1,10 @@
 //! Integration tests of redis-ssot against real redis-server processes (one test binary).
 
+mod deployments;
 mod durability;
 mod failover;
 mod jobs_backlog;
+mod jobs_partitions;
 mod lanes;
 mod manager;
 mod observability;
