@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use redis_ssot::redis;
-use redis_ssot::{RedisConfig, RedisManager};
+use redis_ssot::{DomainHealth, RedisConfig, RedisManager};
 use serde::Serialize;
 
 /// What the doctor found.
@@ -17,6 +17,8 @@ pub(crate) struct Report {
     server_version: Option<String>,
     breaker: String,
     connections: Vec<String>,
+    /// Each failure domain: the server, or each master of a Cluster.
+    domains: Vec<DomainHealth>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +54,10 @@ pub(crate) async fn examine(config: RedisConfig, effective: String) -> Report {
         report.breaker = manager.breaker_state().as_str().to_owned();
         return report;
     }
+    // The first health round fills in the failure domains (each master's PING).
+    let mut rounds = manager.watch_health();
+    rounds.borrow_and_update();
+    let _ = tokio::time::timeout(budget, rounds.changed()).await;
     let start = Instant::now();
     let ping = manager.query::<String>(&redis::cmd("PING")).await;
     let latency = start.elapsed();
@@ -81,6 +87,7 @@ pub(crate) async fn examine(config: RedisConfig, effective: String) -> Report {
         server_version,
         breaker: manager.breaker_state().as_str().to_owned(),
         connections: manager.open_connections(),
+        domains: manager.domains(),
     }
 }
 
@@ -116,6 +123,7 @@ fn unhealthy(config: ConfigView, reason: String) -> Report {
         server_version: None,
         breaker: "closed".to_owned(),
         connections: Vec::new(),
+        domains: Vec::new(),
     }
 }
 
@@ -140,6 +148,20 @@ impl Report {
         }
         out.push_str(&format!("breaker = {:?}\n", self.breaker));
         out.push_str(&format!("connections = {:?}\n", self.connections));
+        for domain in &self.domains {
+            out.push_str(&format!("\n[[domain]]\nnode = {:?}\n", domain.node));
+            out.push_str(&format!("breaker = {:?}\n", domain.breaker.as_str()));
+            out.push_str(&format!("reachable = {}\n", domain.reachable));
+            if let Some(ms) = domain.latency_ms {
+                out.push_str(&format!("latency-ms = {ms:.2}\n"));
+            }
+            if domain.slots > 0 {
+                out.push_str(&format!("slots = {}\n", domain.slots));
+            }
+            if let Some(err) = &domain.last_error {
+                out.push_str(&format!("last-error = {err:?}\n"));
+            }
+        }
         let verdict = if self.healthy { "healthy" } else { "unhealthy" };
         out.push_str(&format!("\n{verdict}: {}\n", self.reason));
         out
