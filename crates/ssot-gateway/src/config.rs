@@ -1,10 +1,11 @@
 //! Gateway settings: [`GatewayOptions`] as written (`[gateway]` table, `SSOT_*` env), resolved
 //! into a validated [`GatewayConfig`] with errors that name the setting.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use redis_ssot::config::ConfigError;
+use redis_ssot::config::{Redacted, positive, positive_ms};
 use redis_ssot::stores::events::EventsConfig;
 use redis_ssot::stores::tokens::TokenConfig;
 use serde::Deserialize;
@@ -93,7 +94,7 @@ pub struct GatewayOptions {
     /// Largest event `data` (bytes) accepted by the publish API.
     pub max_event_bytes: Option<usize>,
     /// Service key for the publish API. Prefer the env var `SSOT_SERVICE_KEY`.
-    pub service_key: Option<String>,
+    pub service_key: Option<Redacted<String>>,
     /// Queue that chat messages are enqueued on for `ssot worker`.
     pub agent_queue: Option<String>,
     /// Largest chat message text (bytes).
@@ -118,8 +119,8 @@ pub struct GatewayOptions {
     pub idle_timeout_ms: Option<u64>,
 }
 
-/// Validated gateway settings.
-#[derive(Clone)]
+/// Validated gateway settings. `Debug` redacts the service key and token keys.
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -148,7 +149,7 @@ pub struct GatewayConfig {
     /// Event retention and payload limit.
     pub events: EventsConfig,
     /// Service key of the publish API; `None` disables publishing (401).
-    pub service_key: Option<String>,
+    pub service_key: Option<Redacted<String>>,
     /// Queue that chat messages are enqueued on.
     pub agent_queue: String,
     /// Largest chat message text.
@@ -182,23 +183,6 @@ pub struct Budgets {
     pub idle_timeout: Duration,
 }
 
-/// A setting that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {key}: {reason}")]
-pub struct ConfigError {
-    /// The setting (`gateway.listen`, `SSOT_ALLOWED_ORIGINS`).
-    pub key: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-fn err(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        reason: reason.into(),
-    }
-}
-
 impl GatewayOptions {
     /// Overlays `SSOT_ALLOWED_ORIGINS` and `SSOT_SERVICE_KEY` from the given variables.
     pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> GatewayOptions {
@@ -214,7 +198,7 @@ impl GatewayOptions {
                             .collect(),
                     )
                 }
-                "SSOT_SERVICE_KEY" if !value.is_empty() => self.service_key = Some(value),
+                "SSOT_SERVICE_KEY" if !value.is_empty() => self.service_key = Some(value.into()),
                 _ => {}
             }
         }
@@ -224,22 +208,25 @@ impl GatewayOptions {
     /// Event retention and payload limit: the gateway's, and what `ssot worker` must use too so
     /// both trim the same way.
     pub fn events_config(&self) -> Result<EventsConfig, ConfigError> {
-        let mut events = EventsConfig::default();
-        match self.event_max_len {
-            Some(0) => return Err(err("gateway.event-max-len", "must be greater than 0")),
-            Some(n) => events.max_len = n,
-            None => {}
-        }
-        match self.event_max_age_secs {
-            Some(0) => return Err(err("gateway.event-max-age-secs", "must be greater than 0")),
-            Some(secs) => events.max_age = Duration::from_secs(secs),
-            None => {}
-        }
-        match self.max_event_bytes {
-            Some(0) => return Err(err("gateway.max-event-bytes", "must be greater than 0")),
-            Some(n) => events.max_data_bytes = n,
-            None => {}
-        }
+        let defaults = EventsConfig::default();
+        let events = EventsConfig {
+            max_len: positive(
+                "gateway.event-max-len",
+                self.event_max_len,
+                defaults.max_len,
+            )?,
+            max_age: Duration::from_secs(positive(
+                "gateway.event-max-age-secs",
+                self.event_max_age_secs,
+                defaults.max_age.as_secs(),
+            )?),
+            max_data_bytes: positive(
+                "gateway.max-event-bytes",
+                self.max_event_bytes,
+                defaults.max_data_bytes,
+            )?,
+            ..defaults
+        };
         Ok(events)
     }
 
@@ -248,7 +235,7 @@ impl GatewayOptions {
         let events = self.events_config()?;
         let listen_raw = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_raw.parse().map_err(|_| {
-            err(
+            ConfigError::new(
                 "gateway.listen",
                 format!("expected ip:port, got {listen_raw:?}"),
             )
@@ -258,7 +245,7 @@ impl GatewayOptions {
             && tokens.audience().is_empty()
             && !tokens.allows_any_audience()
         {
-            return Err(err(
+            return Err(ConfigError::new(
                 "tokens.audience",
                 format!(
                     "required when listening on {listen} (beyond loopback); \
@@ -266,34 +253,22 @@ impl GatewayOptions {
                 ),
             ));
         }
-        let positive = |key: &str, v: Option<usize>, default: usize| match v {
-            None => Ok(default),
-            Some(0) => Err(err(key, "must be greater than 0")),
-            Some(v) => Ok(v),
-        };
-        let ms = |key: &str, v: Option<u64>, default: Duration| match v {
-            None => Ok(default),
-            Some(0) => Err(err(key, "must be greater than 0")),
-            Some(v) => Ok(Duration::from_millis(v)),
-        };
-        let count = |key: &str, v: Option<u32>, default: u32| match v {
-            None => Ok(default),
-            Some(0) => Err(err(key, "must be greater than 0")),
-            Some(v) => Ok(v),
-        };
         let allowed_origins = self.allowed_origins.unwrap_or_default();
         for origin in &allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(err(
+                return Err(ConfigError::new(
                     "gateway.allowed-origins",
                     format!("{origin:?} is not an origin like https://app.example.com, nor *"),
                 ));
             }
         }
         if let Some(key) = &self.service_key
-            && key.len() < 16
+            && key.expose().len() < 16
         {
-            return Err(err("gateway.service-key", "must be at least 16 characters"));
+            return Err(ConfigError::new(
+                "gateway.service-key",
+                "must be at least 16 characters",
+            ));
         }
         let budgets = Budgets {
             sockets_per_user: positive(
@@ -307,7 +282,7 @@ impl GatewayOptions {
                 DEFAULT_MAX_REPLAYS_PER_USER,
             )?,
             replays: positive("gateway.max-replays", self.max_replays, DEFAULT_MAX_REPLAYS)?,
-            replay_wait: ms(
+            replay_wait: positive_ms(
                 "gateway.replay-wait-ms",
                 self.replay_wait_ms,
                 DEFAULT_REPLAY_WAIT,
@@ -317,19 +292,19 @@ impl GatewayOptions {
                 self.max_queued_bytes,
                 DEFAULT_MAX_QUEUED_BYTES,
             )?,
-            ping_interval: ms(
+            ping_interval: positive_ms(
                 "gateway.ping-interval-ms",
                 self.ping_interval_ms,
                 DEFAULT_PING_INTERVAL,
             )?,
-            idle_timeout: ms(
+            idle_timeout: positive_ms(
                 "gateway.idle-timeout-ms",
                 self.idle_timeout_ms,
                 DEFAULT_IDLE_TIMEOUT,
             )?,
         };
         if budgets.idle_timeout <= budgets.ping_interval {
-            return Err(err(
+            return Err(ConfigError::new(
                 "gateway.idle-timeout-ms",
                 "must be longer than gateway.ping-interval-ms",
             ));
@@ -343,32 +318,32 @@ impl GatewayOptions {
                 self.max_message_bytes,
                 DEFAULT_MAX_MESSAGE_BYTES,
             )?,
-            slow_consumer_timeout: ms(
+            slow_consumer_timeout: positive_ms(
                 "gateway.slow-consumer-timeout-ms",
                 self.slow_consumer_timeout_ms,
                 DEFAULT_SLOW_CONSUMER_TIMEOUT,
             )?,
-            inbound_rate: count(
+            inbound_rate: positive(
                 "gateway.inbound-rate",
                 self.inbound_rate,
                 DEFAULT_INBOUND_RATE,
             )?,
-            inbound_burst: count(
+            inbound_burst: positive(
                 "gateway.inbound-burst",
                 self.inbound_burst,
                 DEFAULT_INBOUND_BURST,
             )?,
-            abuse_threshold: count(
+            abuse_threshold: positive(
                 "gateway.abuse-threshold",
                 self.abuse_threshold,
                 DEFAULT_ABUSE_THRESHOLD,
             )?,
-            header_timeout: ms(
+            header_timeout: positive_ms(
                 "gateway.header-timeout-ms",
                 self.header_timeout_ms,
                 DEFAULT_HEADER_TIMEOUT,
             )?,
-            body_timeout: ms(
+            body_timeout: positive_ms(
                 "gateway.body-timeout-ms",
                 self.body_timeout_ms,
                 DEFAULT_BODY_TIMEOUT,
@@ -378,7 +353,7 @@ impl GatewayOptions {
                 self.max_connections,
                 DEFAULT_MAX_CONNECTIONS,
             )?,
-            drain_timeout: ms(
+            drain_timeout: positive_ms(
                 "gateway.drain-timeout-ms",
                 self.drain_timeout_ms,
                 DEFAULT_DRAIN_TIMEOUT,
@@ -395,7 +370,7 @@ impl GatewayOptions {
                     .agent_queue
                     .unwrap_or_else(|| DEFAULT_AGENT_QUEUE.to_owned());
                 redis_ssot::keys::check_name("gateway.agent-queue", &queue)
-                    .map_err(|e| err("gateway.agent-queue", e.to_string()))?;
+                    .map_err(|e| ConfigError::new("gateway.agent-queue", e.to_string()))?;
                 queue
             },
             max_text_bytes: positive(
@@ -403,39 +378,18 @@ impl GatewayOptions {
                 self.max_text_bytes,
                 DEFAULT_MAX_TEXT_BYTES,
             )?,
-            message_rate: count(
+            message_rate: positive(
                 "gateway.message-rate",
                 self.message_rate,
                 DEFAULT_MESSAGE_RATE,
             )?,
-            message_burst: count(
+            message_burst: positive(
                 "gateway.message-burst",
                 self.message_burst,
                 DEFAULT_MESSAGE_BURST,
             )?,
             tokens,
         })
-    }
-}
-
-impl fmt::Debug for GatewayConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatewayConfig")
-            .field("listen", &self.listen)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("max_message_bytes", &self.max_message_bytes)
-            .field("slow_consumer_timeout", &self.slow_consumer_timeout)
-            .field("inbound_rate", &self.inbound_rate)
-            .field("inbound_burst", &self.inbound_burst)
-            .field("max_connections", &self.max_connections)
-            .field("budgets", &self.budgets)
-            .field("events", &self.events)
-            .field(
-                "service_key",
-                &self.service_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("tokens", &self.tokens)
-            .finish()
     }
 }
 
