@@ -180,9 +180,15 @@ pub(crate) struct QueueKeys {
     pub(crate) idempotency_prefix: String,
 }
 
-pub(crate) fn queue(name: &str) -> Result<QueueKeys> {
+/// Keys of partition `partition` of queue `name`: hash tag `{jobs:<name>}` for partition 0
+/// (the keys of an unpartitioned queue), `{jobs:<name>#<partition>}` for the others. `#` is
+/// not allowed in names, so no queue's partition can meet another queue's keys.
+pub(crate) fn queue(name: &str, partition: u32) -> Result<QueueKeys> {
     check_name("queue", name)?;
-    let base = format!("{PREFIX}:{{jobs:{name}}}");
+    let base = match partition {
+        0 => format!("{PREFIX}:{{jobs:{name}}}"),
+        p => format!("{PREFIX}:{{jobs:{name}#{p}}}"),
+    };
     Ok(QueueKeys {
         stream: format!("{base}:stream"),
         dead: format!("{base}:dead"),

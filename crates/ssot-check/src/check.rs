@@ -5,7 +5,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
 
 use crate::config::{Priority, Settings};
@@ -14,9 +13,12 @@ use crate::fix::Fix;
 use crate::lang::python::{self, PythonModel};
 use crate::lang::rust::RustModel;
 use crate::lang::{Language, Parsers};
+use crate::line_index::LineIndex;
+use crate::modules::ModuleIndex;
+use crate::prefilter::Prefilter;
 use crate::rules::direct_client::BannedNames;
 use crate::rules::{Context, Rule, direct_client, legacy_import, manager_instance};
-use crate::suppression::{self, Suppression, Verdict};
+use crate::suppression::{self, Invalid, Suppression, Verdict};
 
 /// A 1-based line and column (columns count characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -67,6 +69,26 @@ pub struct FileReport {
     pub violations: Vec<Violation>,
     /// Why the file was skipped (it does not parse, or is not UTF-8).
     pub skipped: Option<String>,
+    /// Suppressions that name no rule (`ssot: allow(SSOT009)`): errors.
+    pub invalid_suppressions: Vec<InvalidSuppression>,
+}
+
+/// A suppression comment naming a rule that does not exist.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidSuppression {
+    /// Where the unknown code is written.
+    pub start: Location,
+    /// What is wrong, with a "did you mean".
+    pub message: String,
+}
+
+/// What checking one text found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The violations, in source order.
+    pub violations: Vec<Violation>,
+    /// Suppressions naming unknown rules.
+    pub invalid_suppressions: Vec<InvalidSuppression>,
 }
 
 /// What one run found over all files.
@@ -87,165 +109,16 @@ impl CheckResult {
 ///
 /// ## Behavior
 /// - Files are first screened for the words any violation must contain, as whole
-///   identifiers (see [`Prefilter`]). Files without them cannot have a violation and are
+///   identifiers (see `prefilter`). Files without them cannot have a violation and are
 ///   not parsed (so their syntax errors are not reported either). `--no-prefilter` turns
 ///   this off; the tests check that it changes no result.
 pub struct Checker<'s> {
     settings: &'s Settings,
     banned: BannedNames,
     prefilter: Option<Prefilter>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Word {
-    /// A package root of a banned name.
-    Root,
-    /// A package root with a Python `pkg.*` pattern: any name below it may be banned.
-    WildcardRoot,
-    /// The last segment of a banned Python name.
-    Last,
-    /// The manager class or a legacy module's last segment.
-    Always,
-}
-
-/// The words a file must contain to possibly have a violation. Why it is sound:
-/// - SSOT001: the callee resolves from an import of the package root, which the file
-///   writes (`use redis::…`, `redis::Client::open`; in Python right after `import`,
-///   `from` or the comma of `import a, redis`); a Python relative import can only reach
-///   the root when the file's own path starts with it. In Python, unless the root has a
-///   `pkg.*` pattern, the callee's last written segment is the banned name's last segment
-///   (`Redis(`, `redis.from_url(`), or an alias of it, and then the import says `Redis as`.
-/// - SSOT002 and SSOT003: the legacy module's last segment and the manager class are
-///   written in the import or the call.
-struct Prefilter {
-    words: AhoCorasick,
-    /// Per word: its kind, whether it applies to Python, whether to Rust.
-    kinds: Vec<(Word, bool, bool)>,
-    python_roots: Vec<String>,
-    python_wildcard_roots: Vec<String>,
-}
-
-impl Prefilter {
-    fn new(banned: &BannedNames, settings: &Settings) -> Option<Self> {
-        let mut entries: Vec<(String, Word, bool, bool)> = Vec::new();
-        let python_roots = dedup(banned.python_roots().map(str::to_owned));
-        let python_wildcard_roots = dedup(banned.python_wildcard_roots().map(str::to_owned));
-        let rust_roots = dedup(banned.rust_roots().map(str::to_owned));
-        for root in &python_roots {
-            let kind = if python_wildcard_roots.contains(root) {
-                Word::WildcardRoot
-            } else {
-                Word::Root
-            };
-            entries.push((root.clone(), kind, true, rust_roots.contains(root)));
-        }
-        for root in rust_roots.iter().filter(|r| !python_roots.contains(r)) {
-            entries.push((root.clone(), Word::Root, false, true));
-        }
-        for last in dedup(banned.python_last_segments().map(str::to_owned)) {
-            entries.push((last, Word::Last, true, false));
-        }
-        let always = settings.manager_class.iter().map(|m| m.name.clone()).chain(
-            settings
-                .legacy_modules
-                .iter()
-                .filter_map(|(l, _)| l.last().cloned()),
-        );
-        for word in always {
-            entries.push((word, Word::Always, true, true));
-        }
-        // Leftmost-longest without overlaps is enough: every word is a whole identifier.
-        let words = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(entries.iter().map(|e| e.0.as_str()))
-            .ok()?;
-        let kinds = entries
-            .into_iter()
-            .map(|(_, kind, python, rust)| (kind, python, rust))
-            .collect();
-        Some(Self {
-            words,
-            kinds,
-            python_roots,
-            python_wildcard_roots,
-        })
-    }
-
-    fn may_violate(&self, path: &str, language: Language, source: &str) -> bool {
-        let python = language == Language::Python;
-        let first = path.split('/').next().unwrap_or_default();
-        let package = first.strip_suffix(".py").unwrap_or(first);
-        // A file inside a banned package may reach it through relative imports alone,
-        // and below a `pkg.*` pattern any call may be banned.
-        if python && self.python_wildcard_roots.iter().any(|r| r == package) {
-            return true;
-        }
-        let mut root = python && self.python_roots.iter().any(|r| r == package);
-        // Rust needs no `Last` word: its roots are always written in the path or `use`.
-        let mut last = !python;
-        let bytes = source.as_bytes();
-        let is_ident = |b: u8| b == b'_' || b.is_ascii_alphanumeric();
-        for m in self.words.find_iter(source) {
-            let (kind, in_python, in_rust) = self.kinds[m.pattern().as_usize()];
-            let whole = !m.start().checked_sub(1).is_some_and(|i| is_ident(bytes[i]))
-                && !bytes.get(m.end()).copied().is_some_and(is_ident);
-            if !whole || !(if python { in_python } else { in_rust }) {
-                continue;
-            }
-            let imported = || !python || after_import_keyword(&bytes[..m.start()]);
-            match kind {
-                Word::Always => return true,
-                Word::WildcardRoot if imported() => return true,
-                Word::Root | Word::WildcardRoot => root = root || imported(),
-                Word::Last => last = last || called_or_aliased(&bytes[m.end()..]),
-            }
-            if root && last {
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// Whether Python text right before a name ends with `import`, `from` or `,` (possibly
-/// followed by spaces and line continuations): where a module name is written.
-fn after_import_keyword(before: &[u8]) -> bool {
-    let end = before
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\\'))
-        .map_or(0, |i| i + 1);
-    let before = &before[..end];
-    let keyword = |word: &[u8]| {
-        before.ends_with(word)
-            && !before[..before.len() - word.len()]
-                .last()
-                .is_some_and(|&b| b == b'_' || b == b'.' || b.is_ascii_alphanumeric())
-    };
-    before.ends_with(b",") || keyword(b"import") || keyword(b"from")
-}
-
-/// Whether Python text right after a name continues as a call (`(`, possibly after
-/// spaces, line continuations or comments) or an import alias (`as`).
-fn called_or_aliased(rest: &[u8]) -> bool {
-    let mut i = 0;
-    while i < rest.len() {
-        match rest[i] {
-            b' ' | b'\t' | b'\r' | b'\n' | b'\\' => i += 1,
-            b'#' => {
-                i += rest[i..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .unwrap_or(rest.len() - i)
-            }
-            b'(' => return true,
-            b'a' => {
-                return rest[i..].starts_with(b"as")
-                    && rest.get(i + 2).is_some_and(|b| b.is_ascii_whitespace());
-            }
-            _ => return false,
-        }
-    }
-    false
+    /// The rules reported (`--select` / `--ignore`).
+    rules: Vec<Rule>,
+    modules: ModuleIndex,
 }
 
 impl<'s> Checker<'s> {
@@ -257,7 +130,15 @@ impl<'s> Checker<'s> {
             settings,
             banned,
             prefilter,
+            rules: Rule::ALL.to_vec(),
+            modules: ModuleIndex::new(&settings.root),
         }
+    }
+
+    /// Reports only `rules`.
+    pub fn with_rules(mut self, rules: Vec<Rule>) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Parses every file, without screening out those that cannot have a violation.
@@ -272,6 +153,7 @@ impl<'s> Checker<'s> {
         let language = Language::of(Path::new(path))
             .ok_or_else(|| format!("{path}: not a Python or Rust file"))?;
         self.check_source(&mut Parsers::new(), path, language, source)
+            .map(|checked| checked.violations)
     }
 
     /// Checks `source` as the file `path` (relative to the root, `/`-separated).
@@ -281,25 +163,29 @@ impl<'s> Checker<'s> {
         path: &str,
         language: Language,
         source: &str,
-    ) -> Result<Vec<Violation>, String> {
+    ) -> Result<Checked, String> {
         if self
             .prefilter
             .as_ref()
             .is_some_and(|p| !p.may_violate(path, language, source))
+            // A suppression is checked for unknown rules even where nothing is found.
+            && !source.contains(suppression::ALLOW)
+            && !source.contains("SSOT")
         {
-            return Ok(Vec::new());
+            return Ok(Checked::default());
         }
         let ctx = Context {
             source,
             settings: self.settings,
             canonical: self.settings.is_canonical(path),
             banned: &self.banned,
+            modules: &self.modules,
         };
         let mut findings = Vec::new();
         let comments: Vec<Range<usize>> = match language {
             Language::Python => {
                 let syntax = parsers.parse_python(source)?;
-                let (module, is_package) = python_module(path);
+                let (module, is_package) = python::module_of_path(path);
                 let model = PythonModel::build(&syntax, source, &module, is_package);
                 direct_client::check_python(&model, &ctx, &mut findings);
                 legacy_import::check_python(&model, &ctx, &mut findings);
@@ -319,12 +205,24 @@ impl<'s> Checker<'s> {
                 model.comments.iter().map(|c| c.byte_range()).collect()
             }
         };
-        if findings.is_empty() {
-            return Ok(Vec::new());
+        findings.retain(|f| self.rules.contains(&f.rule));
+        let suppressing = |c: &Range<usize>| {
+            let text = &source[c.clone()];
+            text.contains(suppression::ALLOW) || text.contains("SSOT")
+        };
+        if findings.is_empty() && !comments.iter().any(suppressing) {
+            return Ok(Checked::default());
         }
         findings.sort_by_key(|f| (f.start, f.rule));
         let lines = LineIndex::new(source);
-        let suppressions = read_suppressions(&comments, source, &lines);
+        let (suppressions, invalid) = read_suppressions(&comments, source, &lines);
+        let invalid_suppressions = invalid
+            .into_iter()
+            .map(|i| InvalidSuppression {
+                start: lines.location(source, i.offset),
+                message: i.message,
+            })
+            .collect();
         let priority = self.settings.priority_of(path);
         let mut seen: Vec<(Rule, String, String)> = Vec::new();
         let mut violations = Vec::new();
@@ -353,7 +251,10 @@ impl<'s> Checker<'s> {
                 fix: finding.fix,
             });
         }
-        Ok(violations)
+        Ok(Checked {
+            violations,
+            invalid_suppressions,
+        })
     }
 
     /// Checks one file on disk.
@@ -370,6 +271,7 @@ impl<'s> Checker<'s> {
             language,
             violations: Vec::new(),
             skipped: None,
+            invalid_suppressions: Vec::new(),
         };
         // One read buffer per thread: no allocation, page faults or heap churn per file.
         let mut buffer = std::mem::take(&mut parsers.buffer);
@@ -381,7 +283,10 @@ impl<'s> Checker<'s> {
             Err(e) => report.skipped = Some(format!("cannot read: {e}")),
             Ok(Err(_)) => report.skipped = Some("not UTF-8".to_owned()),
             Ok(Ok(source)) => match self.check_source(parsers, &report.path, language, source) {
-                Ok(violations) => report.violations = violations,
+                Ok(checked) => {
+                    report.violations = checked.violations;
+                    report.invalid_suppressions = checked.invalid_suppressions;
+                }
                 Err(e) => report.skipped = Some(e),
             },
         }
@@ -453,37 +358,29 @@ impl<'s> Checker<'s> {
     }
 }
 
-fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut items: Vec<String> = items.collect();
-    items.sort();
-    items.dedup();
-    items
-}
-
-/// The dotted module of a root-relative Python path, and whether it is a package.
-fn python_module(path: &str) -> (Vec<String>, bool) {
-    let stem = path.trim_end_matches(".pyi").trim_end_matches(".py");
-    let mut segments: Vec<String> = stem.split('/').map(str::to_owned).collect();
-    let is_package = segments.last().is_some_and(|s| s == "__init__");
-    if is_package {
-        segments.pop();
-    }
-    (segments, is_package)
-}
-
+/// The suppressions of a file, and those naming unknown rules (offsets in the file).
 fn read_suppressions(
     comments: &[Range<usize>],
     source: &str,
     lines: &LineIndex,
-) -> Vec<Suppression> {
-    comments
-        .iter()
-        .filter_map(|comment| {
-            let row = lines.row(comment.start);
-            let own_line = source[lines.starts[row]..comment.start].trim().is_empty();
-            suppression::parse(&source[comment.clone()], row, own_line)
-        })
-        .collect()
+) -> (Vec<Suppression>, Vec<Invalid>) {
+    let mut suppressions = Vec::new();
+    let mut invalid = Vec::new();
+    for comment in comments {
+        let row = lines.row(comment.start);
+        let own_line = source[lines.starts[row]..comment.start].trim().is_empty();
+        let before = invalid.len();
+        suppressions.extend(suppression::parse(
+            &source[comment.clone()],
+            row,
+            own_line,
+            &mut invalid,
+        ));
+        for i in &mut invalid[before..] {
+            i.offset += comment.start;
+        }
+    }
+    (suppressions, invalid)
 }
 
 /// FNV-1a, 64 bits: stable across platforms and releases, unlike `std`'s hasher.
@@ -496,32 +393,4 @@ fn fingerprint(rule: Rule, path: &str, scope: &str, key: &str, occurrence: usize
         }
     }
     format!("{hash:016x}")
-}
-
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(source: &str) -> Self {
-        Self {
-            starts: std::iter::once(0)
-                .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-                .collect(),
-        }
-    }
-
-    /// The 0-based line of `byte`.
-    fn row(&self, byte: usize) -> usize {
-        self.starts.partition_point(|&s| s <= byte) - 1
-    }
-
-    fn location(&self, source: &str, byte: usize) -> Location {
-        let line = self.row(byte);
-        let column = source[self.starts[line]..byte].chars().count() + 1;
-        Location {
-            line: line + 1,
-            column,
-        }
-    }
 }

@@ -64,7 +64,7 @@ impl FileOptions {
 pub(crate) fn redis_config(file: &FileOptions, redis_flag: Option<&str>) -> Result<RedisConfig> {
     let mut opts = file.redis.clone().merge(RedisOptions::from_env()?);
     if let Some(url) = redis_flag {
-        opts.url = Some(url.to_owned());
+        opts.url = Some(url.into());
     }
     Ok(opts.resolve()?)
 }

@@ -213,7 +213,7 @@ async fn demo(
     let tokens = redis_ssot::stores::tokens::TokenConfig::hs256(secret.as_bytes())?;
     let mut gateway_options = file.gateway.clone().with_env(std::env::vars());
     gateway_options.listen = Some(listen);
-    gateway_options.service_key = Some(service_key.clone());
+    gateway_options.service_key = Some(service_key.clone().into());
     let gateway_config = gateway_options.resolve(tokens.clone())?;
     let manager = redis_ssot::init(redis_config)?;
     let gateway = ssot_gateway::Gateway::bind(gateway_config, manager.clone()).await?;

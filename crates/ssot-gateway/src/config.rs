@@ -1,10 +1,11 @@
 //! Gateway settings: [`GatewayOptions`] as written (`[gateway]` table, `SSOT_*` env), resolved
 //! into a validated [`GatewayConfig`] with errors that name the setting.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use redis_ssot::config::ConfigError;
+use redis_ssot::config::{Redacted, positive, positive_ms};
 use redis_ssot::stores::events::EventsConfig;
 use redis_ssot::stores::tokens::TokenConfig;
 use serde::Deserialize;
@@ -42,6 +43,22 @@ pub const DEFAULT_MESSAGE_BURST: u32 = 20;
 /// connection). Clients send little; larger frames still work, the buffer grows as needed.
 pub const DEFAULT_SOCKET_BUFFER: usize = 512;
 
+/// Default open WebSockets per user (one user must not take the process's sockets).
+pub const DEFAULT_MAX_SOCKETS_PER_USER: usize = 16;
+/// Default replays running at once per user; a user's other sockets wait for a slot.
+pub const DEFAULT_MAX_REPLAYS_PER_USER: usize = 2;
+/// Default replays running at once per process.
+pub const DEFAULT_MAX_REPLAYS: usize = 64;
+/// Default time a socket waits for a replay slot before it is closed with 4001 (retry).
+pub const DEFAULT_REPLAY_WAIT: Duration = Duration::from_secs(10);
+/// Default bytes queued for one socket (written but not taken by the client) before it is
+/// closed with 4000.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
+/// Default interval of server pings.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// Default time without any frame from the client before the socket is closed with 4002.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Gateway settings as written by the user.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -77,7 +94,7 @@ pub struct GatewayOptions {
     /// Largest event `data` (bytes) accepted by the publish API.
     pub max_event_bytes: Option<usize>,
     /// Service key for the publish API. Prefer the env var `SSOT_SERVICE_KEY`.
-    pub service_key: Option<String>,
+    pub service_key: Option<Redacted<String>>,
     /// Queue that chat messages are enqueued on for `ssot worker`.
     pub agent_queue: Option<String>,
     /// Largest chat message text (bytes).
@@ -86,10 +103,24 @@ pub struct GatewayOptions {
     pub message_rate: Option<u32>,
     /// Burst of chat messages per user.
     pub message_burst: Option<u32>,
+    /// Open WebSockets per user; more are refused with 429 `too_many_user_sockets`.
+    pub max_sockets_per_user: Option<usize>,
+    /// Replays running at once per user.
+    pub max_replays_per_user: Option<usize>,
+    /// Replays running at once per process.
+    pub max_replays: Option<usize>,
+    /// Milliseconds a socket waits for a replay slot before closing with 4001.
+    pub replay_wait_ms: Option<u64>,
+    /// Bytes queued for one socket before closing with 4000.
+    pub max_queued_bytes: Option<usize>,
+    /// Milliseconds between server pings.
+    pub ping_interval_ms: Option<u64>,
+    /// Milliseconds without a frame from the client before closing with 4002.
+    pub idle_timeout_ms: Option<u64>,
 }
 
-/// Validated gateway settings.
-#[derive(Clone)]
+/// Validated gateway settings. `Debug` redacts the service key and token keys.
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -118,7 +149,7 @@ pub struct GatewayConfig {
     /// Event retention and payload limit.
     pub events: EventsConfig,
     /// Service key of the publish API; `None` disables publishing (401).
-    pub service_key: Option<String>,
+    pub service_key: Option<Redacted<String>>,
     /// Queue that chat messages are enqueued on.
     pub agent_queue: String,
     /// Largest chat message text.
@@ -127,25 +158,29 @@ pub struct GatewayConfig {
     pub message_rate: u32,
     /// Burst of chat messages per user.
     pub message_burst: u32,
+    /// Per-user and per-socket budgets.
+    pub budgets: Budgets,
     /// Token verification.
     pub tokens: TokenConfig,
 }
 
-/// A setting that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {key}: {reason}")]
-pub struct ConfigError {
-    /// The setting (`gateway.listen`, `SSOT_ALLOWED_ORIGINS`).
-    pub key: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-fn err(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        reason: reason.into(),
-    }
+/// What one user or one socket may use (issue 12).
+#[derive(Debug, Clone)]
+pub struct Budgets {
+    /// Open WebSockets per user.
+    pub sockets_per_user: usize,
+    /// Replays running at once per user.
+    pub replays_per_user: usize,
+    /// Replays running at once per process.
+    pub replays: usize,
+    /// How long a socket waits for a replay slot.
+    pub replay_wait: Duration,
+    /// Bytes queued for one socket.
+    pub queued_bytes: usize,
+    /// Interval of server pings.
+    pub ping_interval: Duration,
+    /// Time without a frame from the client before the socket is closed.
+    pub idle_timeout: Duration,
 }
 
 impl GatewayOptions {
@@ -163,7 +198,7 @@ impl GatewayOptions {
                             .collect(),
                     )
                 }
-                "SSOT_SERVICE_KEY" if !value.is_empty() => self.service_key = Some(value),
+                "SSOT_SERVICE_KEY" if !value.is_empty() => self.service_key = Some(value.into()),
                 _ => {}
             }
         }
@@ -173,22 +208,25 @@ impl GatewayOptions {
     /// Event retention and payload limit: the gateway's, and what `ssot worker` must use too so
     /// both trim the same way.
     pub fn events_config(&self) -> Result<EventsConfig, ConfigError> {
-        let mut events = EventsConfig::default();
-        match self.event_max_len {
-            Some(0) => return Err(err("gateway.event-max-len", "must be greater than 0")),
-            Some(n) => events.max_len = n,
-            None => {}
-        }
-        match self.event_max_age_secs {
-            Some(0) => return Err(err("gateway.event-max-age-secs", "must be greater than 0")),
-            Some(secs) => events.max_age = Duration::from_secs(secs),
-            None => {}
-        }
-        match self.max_event_bytes {
-            Some(0) => return Err(err("gateway.max-event-bytes", "must be greater than 0")),
-            Some(n) => events.max_data_bytes = n,
-            None => {}
-        }
+        let defaults = EventsConfig::default();
+        let events = EventsConfig {
+            max_len: positive(
+                "gateway.event-max-len",
+                self.event_max_len,
+                defaults.max_len,
+            )?,
+            max_age: Duration::from_secs(positive(
+                "gateway.event-max-age-secs",
+                self.event_max_age_secs,
+                defaults.max_age.as_secs(),
+            )?),
+            max_data_bytes: positive(
+                "gateway.max-event-bytes",
+                self.max_event_bytes,
+                defaults.max_data_bytes,
+            )?,
+            ..defaults
+        };
         Ok(events)
     }
 
@@ -197,41 +235,82 @@ impl GatewayOptions {
         let events = self.events_config()?;
         let listen_raw = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_raw.parse().map_err(|_| {
-            err(
+            ConfigError::new(
                 "gateway.listen",
                 format!("expected ip:port, got {listen_raw:?}"),
             )
         })?;
-        let positive = |key: &str, v: Option<usize>, default: usize| match v {
-            None => Ok(default),
-            Some(0) => Err(err(key, "must be greater than 0")),
-            Some(v) => Ok(v),
-        };
-        let ms = |key: &str, v: Option<u64>, default: Duration| match v {
-            None => Ok(default),
-            Some(0) => Err(err(key, "must be greater than 0")),
-            Some(v) => Ok(Duration::from_millis(v)),
-        };
-        let count = |key: &str, v: Option<u32>, default: u32| match v {
-            None => Ok(default),
-            Some(0) => Err(err(key, "must be greater than 0")),
-            Some(v) => Ok(v),
-        };
+        // A gateway others can reach must not accept tokens minted for another service.
+        if !listen.ip().is_loopback()
+            && tokens.audience().is_empty()
+            && !tokens.allows_any_audience()
+        {
+            return Err(ConfigError::new(
+                "tokens.audience",
+                format!(
+                    "required when listening on {listen} (beyond loopback); \
+                     set tokens.allow-any-audience = true to run without it (development only)"
+                ),
+            ));
+        }
         let allowed_origins = self.allowed_origins.unwrap_or_default();
         for origin in &allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(err(
+                return Err(ConfigError::new(
                     "gateway.allowed-origins",
                     format!("{origin:?} is not an origin like https://app.example.com, nor *"),
                 ));
             }
         }
         if let Some(key) = &self.service_key
-            && key.len() < 16
+            && key.expose().len() < 16
         {
-            return Err(err("gateway.service-key", "must be at least 16 characters"));
+            return Err(ConfigError::new(
+                "gateway.service-key",
+                "must be at least 16 characters",
+            ));
+        }
+        let budgets = Budgets {
+            sockets_per_user: positive(
+                "gateway.max-sockets-per-user",
+                self.max_sockets_per_user,
+                DEFAULT_MAX_SOCKETS_PER_USER,
+            )?,
+            replays_per_user: positive(
+                "gateway.max-replays-per-user",
+                self.max_replays_per_user,
+                DEFAULT_MAX_REPLAYS_PER_USER,
+            )?,
+            replays: positive("gateway.max-replays", self.max_replays, DEFAULT_MAX_REPLAYS)?,
+            replay_wait: positive_ms(
+                "gateway.replay-wait-ms",
+                self.replay_wait_ms,
+                DEFAULT_REPLAY_WAIT,
+            )?,
+            queued_bytes: positive(
+                "gateway.max-queued-bytes",
+                self.max_queued_bytes,
+                DEFAULT_MAX_QUEUED_BYTES,
+            )?,
+            ping_interval: positive_ms(
+                "gateway.ping-interval-ms",
+                self.ping_interval_ms,
+                DEFAULT_PING_INTERVAL,
+            )?,
+            idle_timeout: positive_ms(
+                "gateway.idle-timeout-ms",
+                self.idle_timeout_ms,
+                DEFAULT_IDLE_TIMEOUT,
+            )?,
+        };
+        if budgets.idle_timeout <= budgets.ping_interval {
+            return Err(ConfigError::new(
+                "gateway.idle-timeout-ms",
+                "must be longer than gateway.ping-interval-ms",
+            ));
         }
         Ok(GatewayConfig {
+            budgets,
             listen,
             allowed_origins,
             max_message_bytes: positive(
@@ -239,32 +318,32 @@ impl GatewayOptions {
                 self.max_message_bytes,
                 DEFAULT_MAX_MESSAGE_BYTES,
             )?,
-            slow_consumer_timeout: ms(
+            slow_consumer_timeout: positive_ms(
                 "gateway.slow-consumer-timeout-ms",
                 self.slow_consumer_timeout_ms,
                 DEFAULT_SLOW_CONSUMER_TIMEOUT,
             )?,
-            inbound_rate: count(
+            inbound_rate: positive(
                 "gateway.inbound-rate",
                 self.inbound_rate,
                 DEFAULT_INBOUND_RATE,
             )?,
-            inbound_burst: count(
+            inbound_burst: positive(
                 "gateway.inbound-burst",
                 self.inbound_burst,
                 DEFAULT_INBOUND_BURST,
             )?,
-            abuse_threshold: count(
+            abuse_threshold: positive(
                 "gateway.abuse-threshold",
                 self.abuse_threshold,
                 DEFAULT_ABUSE_THRESHOLD,
             )?,
-            header_timeout: ms(
+            header_timeout: positive_ms(
                 "gateway.header-timeout-ms",
                 self.header_timeout_ms,
                 DEFAULT_HEADER_TIMEOUT,
             )?,
-            body_timeout: ms(
+            body_timeout: positive_ms(
                 "gateway.body-timeout-ms",
                 self.body_timeout_ms,
                 DEFAULT_BODY_TIMEOUT,
@@ -274,7 +353,7 @@ impl GatewayOptions {
                 self.max_connections,
                 DEFAULT_MAX_CONNECTIONS,
             )?,
-            drain_timeout: ms(
+            drain_timeout: positive_ms(
                 "gateway.drain-timeout-ms",
                 self.drain_timeout_ms,
                 DEFAULT_DRAIN_TIMEOUT,
@@ -291,7 +370,7 @@ impl GatewayOptions {
                     .agent_queue
                     .unwrap_or_else(|| DEFAULT_AGENT_QUEUE.to_owned());
                 redis_ssot::keys::check_name("gateway.agent-queue", &queue)
-                    .map_err(|e| err("gateway.agent-queue", e.to_string()))?;
+                    .map_err(|e| ConfigError::new("gateway.agent-queue", e.to_string()))?;
                 queue
             },
             max_text_bytes: positive(
@@ -299,38 +378,18 @@ impl GatewayOptions {
                 self.max_text_bytes,
                 DEFAULT_MAX_TEXT_BYTES,
             )?,
-            message_rate: count(
+            message_rate: positive(
                 "gateway.message-rate",
                 self.message_rate,
                 DEFAULT_MESSAGE_RATE,
             )?,
-            message_burst: count(
+            message_burst: positive(
                 "gateway.message-burst",
                 self.message_burst,
                 DEFAULT_MESSAGE_BURST,
             )?,
             tokens,
         })
-    }
-}
-
-impl fmt::Debug for GatewayConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GatewayConfig")
-            .field("listen", &self.listen)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("max_message_bytes", &self.max_message_bytes)
-            .field("slow_consumer_timeout", &self.slow_consumer_timeout)
-            .field("inbound_rate", &self.inbound_rate)
-            .field("inbound_burst", &self.inbound_burst)
-            .field("max_connections", &self.max_connections)
-            .field("events", &self.events)
-            .field(
-                "service_key",
-                &self.service_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("tokens", &self.tokens)
-            .finish()
     }
 }
 
@@ -347,6 +406,8 @@ mod tests {
         let cfg = GatewayOptions::default().resolve(tokens()).unwrap();
         assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
         assert!(cfg.service_key.is_none());
+        assert_eq!(cfg.budgets.sockets_per_user, 16);
+        assert_eq!(cfg.budgets.queued_bytes, DEFAULT_MAX_QUEUED_BYTES);
     }
 
     #[test]
@@ -384,6 +445,21 @@ mod tests {
         for (opts, key) in bad {
             assert_eq!(opts.resolve(tokens()).unwrap_err().key, key);
         }
+    }
+
+    #[test]
+    fn an_audience_is_required_beyond_loopback() {
+        let open = || GatewayOptions {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        };
+        assert_eq!(open().resolve(tokens()).unwrap_err().key, "tokens.audience");
+        assert!(open().resolve(tokens().with_audience(["chat"])).is_ok());
+        assert!(open().resolve(tokens().allow_any_audience(true)).is_ok());
+        assert!(
+            GatewayOptions::default().resolve(tokens()).is_ok(),
+            "loopback"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use redis_ssot::Error;
 use redis_ssot::stores::tokens::TokenError;
 
+use crate::protocol::codes;
+
 /// An error answered over HTTP.
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -37,7 +39,7 @@ impl ApiError {
             close: true,
             ..ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                codes::BODY_TIMEOUT,
                 format!(
                     "the request body did not arrive within {} ms",
                     budget.as_millis()
@@ -62,20 +64,21 @@ impl ApiError {
 /// Stable code of a rejected token.
 pub(crate) fn token_code(err: &TokenError) -> &'static str {
     match err {
-        TokenError::Missing => "token_missing",
-        TokenError::Malformed => "token_malformed",
+        TokenError::Missing => codes::TOKEN_MISSING,
+        TokenError::Malformed => codes::TOKEN_MALFORMED,
         // `alg: none` and HS/RS confusion are algorithm refusals to the client, as documented.
         TokenError::Algorithm | TokenError::Unsigned | TokenError::KeyConfusion => {
-            "token_algorithm"
+            codes::TOKEN_ALGORITHM
         }
-        TokenError::BadSignature => "token_signature",
-        TokenError::Expired => "token_expired",
-        TokenError::NotYetValid => "token_not_yet_valid",
-        TokenError::WrongAudience => "token_audience",
-        TokenError::WrongIssuer => "token_issuer",
-        TokenError::Claim(_) => "token_claims",
-        TokenError::Revoked => "token_revoked",
-        _ => "token_invalid",
+        TokenError::BadSignature => codes::TOKEN_SIGNATURE,
+        TokenError::Expired => codes::TOKEN_EXPIRED,
+        TokenError::NotYetValid => codes::TOKEN_NOT_YET_VALID,
+        TokenError::WrongAudience => codes::TOKEN_AUDIENCE,
+        TokenError::WrongIssuer => codes::TOKEN_ISSUER,
+        TokenError::Claim(_) => codes::TOKEN_CLAIMS,
+        TokenError::Revoked => codes::TOKEN_REVOKED,
+        TokenError::Lifetime => codes::TOKEN_LIFETIME,
+        _ => codes::TOKEN_INVALID,
     }
 }
 
@@ -83,12 +86,12 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match &err {
             Error::Token(kind) => ApiError::unauthorized(token_code(kind), kind.to_string()),
-            Error::Invalid { .. } => ApiError::bad_request("invalid_input", err.to_string()),
+            Error::Invalid { .. } => ApiError::bad_request(codes::INVALID_INPUT, err.to_string()),
             _ if err.is_transient() => {
                 tracing::warn!(cause = %err, "redis unavailable for a request");
                 ApiError {
                     status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: crate::protocol::codes::REDIS_UNAVAILABLE,
+                    code: codes::REDIS_UNAVAILABLE,
                     message: "Redis is unavailable; retry later".to_owned(),
                     retry_after: Some(err.retry_after().unwrap_or(Duration::from_secs(1))),
                     close: false,
@@ -98,7 +101,7 @@ impl From<Error> for ApiError {
                 tracing::error!(cause = %err, "request failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    codes::INTERNAL,
                     "internal error",
                 )
             }

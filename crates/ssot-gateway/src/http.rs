@@ -1,13 +1,15 @@
 //! HTTP routes: the WebSocket handshake, the publish API, health, metrics and the status page.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,11 +18,13 @@ use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::tokens::TokenError;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::connection::{self, Session};
 use crate::error::ApiError;
 use crate::protocol::codes;
-use crate::state::Shared;
+use crate::state::{Budget, Full, GatewayMetrics, Shared};
 
 /// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
 pub const SUBPROTOCOL: &str = "ssot.v1";
@@ -41,56 +45,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/ws", get(websocket))
         .route("/v1/users/{id}/events", post(publish))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
 }
 
 /// `?token=` and `?after=`; nothing else of the query is read, and it is never logged.
-#[derive(Default)]
+#[derive(Default, Deserialize)]
 struct WsQuery {
     token: Option<String>,
     after: Option<String>,
-}
-
-fn parse_query(raw: Option<&str>) -> WsQuery {
-    let mut q = WsQuery::default();
-    for pair in raw.unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value);
-        match key {
-            "token" => q.token = Some(value),
-            "after" => q.after = Some(value),
-            _ => {}
-        }
-    }
-    q
-}
-
-/// Minimal `application/x-www-form-urlencoded` value decoding (JWTs and ids are URL-safe).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where the token came from; `?token=` is accepted but never logged.
@@ -113,36 +77,65 @@ fn find_token(headers: &HeaderMap, query: &WsQuery) -> Option<String> {
     query.token.clone()
 }
 
-/// Browsers always send `Origin`; other clients may not. Allowed: any listed origin, `*`,
-/// or (with an empty list) the origin of the host the request was sent to.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+/// Browsers always send `Origin`; other clients may not. Allowed: `*`, an origin of the
+/// list with the same scheme, host and port (default ports filled in, hosts compared
+/// without case), or with an empty list the gateway's own address: `http`, its listen IP
+/// (or `localhost` on a loopback address) and port. `Host` is not trusted: a client
+/// chooses it.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String], own: SocketAddr) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
+    if allowed.iter().any(|a| a == "*") {
         return true;
     }
-    if allowed.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-        return !host.is_empty() && origin_host.eq_ignore_ascii_case(host);
+    let Some(origin) = origin.to_str().ok().and_then(OriginKey::parse) else {
+        return false; // `null` (a sandboxed page) or garbage
+    };
+    if !allowed.is_empty() {
+        return allowed
+            .iter()
+            .any(|a| OriginKey::parse(a).is_some_and(|a| a == origin));
     }
-    false
+    let own_host = match own.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    origin.scheme == "http"
+        && origin.port == own.port()
+        && (origin.host == own_host || (own.ip().is_loopback() && origin.host == "localhost"))
+}
+
+/// What two origins must share to be the same: scheme, host and port.
+#[derive(Debug, PartialEq, Eq)]
+struct OriginKey {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl OriginKey {
+    fn parse(origin: &str) -> Option<OriginKey> {
+        let url = url::Url::parse(origin).ok()?;
+        let clean = url.path() == "/" && url.query().is_none() && url.username().is_empty();
+        if !clean || !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(OriginKey {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
 }
 
 async fn websocket(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    RawQuery(raw_query): RawQuery,
+    query: Result<Query<WsQuery>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match handshake(&shared, &headers, raw_query.as_deref()).await {
+    match handshake(&shared, &headers, query).await {
         Err(err) => {
             shared.metrics.rejected_handshakes.increment(1);
             tracing::info!(
@@ -183,18 +176,20 @@ async fn websocket(
 async fn handshake(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
-    raw_query: Option<&str>,
+    query: Result<Query<WsQuery>, QueryRejection>,
 ) -> Result<Session, ApiError> {
-    if !origin_allowed(headers, &shared.config.allowed_origins) {
+    if !origin_allowed(headers, &shared.config.allowed_origins, shared.local_addr) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "origin_not_allowed",
+            codes::ORIGIN_NOT_ALLOWED,
             "origin not allowed",
         ));
     }
-    let query = parse_query(raw_query);
-    let token = find_token(headers, &query)
-        .ok_or_else(|| ApiError::unauthorized("token_missing", TokenError::Missing.to_string()))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
+    let token = find_token(headers, &query).ok_or_else(|| {
+        ApiError::unauthorized(codes::TOKEN_MISSING, TokenError::Missing.to_string())
+    })?;
     let after = match &query.after {
         None => None,
         Some(raw) if raw.is_empty() => None,
@@ -204,15 +199,27 @@ async fn handshake(
         ),
     };
     let claims = shared.tokens.verify(&token).await?;
+    let budgets = &shared.config.budgets;
     let slot = shared
         .sockets
-        .try_open(shared.config.max_connections)
-        .ok_or_else(|| {
-            ApiError::new(
+        .try_open(&claims.sub, shared.config.max_connections, budgets)
+        .map_err(|full| match full {
+            Full::Process => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_connections",
+                codes::TOO_MANY_CONNECTIONS,
                 "gateway is full",
-            )
+            ),
+            Full::User => {
+                GatewayMetrics::refused(Budget::SocketsPerUser);
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::TOO_MANY_USER_SOCKETS,
+                    format!(
+                        "this user already holds {} sockets",
+                        budgets.sockets_per_user
+                    ),
+                )
+            }
         })?;
     Ok(Session {
         scope: UserScope::new(claims.sub.clone()),
@@ -243,23 +250,23 @@ async fn publish(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match (&shared.config.service_key, presented) {
-        (Some(expected), Some(given))
-            if constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) => {}
+        (Some(expected), Some(given)) if same_key(expected.as_bytes(), given.trim().as_bytes()) => {
+        }
         (None, _) => {
             return Err(ApiError::unauthorized(
-                "publish_disabled",
+                codes::PUBLISH_DISABLED,
                 "the publish API needs SSOT_SERVICE_KEY",
             ));
         }
         _ => {
             return Err(ApiError::unauthorized(
-                "service_key",
+                codes::SERVICE_KEY,
                 "missing or wrong service key",
             ));
         }
     }
     let scope = UserScope::parse(&user)
-        .map_err(|e| ApiError::bad_request("invalid_user_id", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(codes::INVALID_USER_ID, e.to_string()))?;
     let limit = shared.config.events.max_data_bytes + 1024;
     // The header timeout ends with the headers; a body trickled in byte by byte would hold
     // the connection (and this task) for ever without its own budget.
@@ -270,20 +277,20 @@ async fn publish(
         .map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                codes::PAYLOAD_TOO_LARGE,
                 format!("body exceeds {limit} bytes"),
             )
         })?;
     let body: PublishBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
-            "invalid_body",
+            codes::INVALID_BODY,
             format!("expected {{\"event\":..,\"data\":..}}: {e}"),
         )
     })?;
     if body.data.get().len() > shared.config.events.max_data_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            codes::PAYLOAD_TOO_LARGE,
             format!("data exceeds {} bytes", shared.config.events.max_data_bytes),
         ));
     }
@@ -299,11 +306,25 @@ async fn publish(
     Ok(axum::Json(serde_json::json!({ "id": id.to_string() })).into_response())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares keys in constant time, and without revealing the expected key's length: both
+/// sides are hashed to 32 bytes first.
+fn same_key(expected: &[u8], given: &[u8]) -> bool {
+    let (expected, given) = (Sha256::digest(expected), Sha256::digest(given));
+    expected.ct_eq(&given).into()
+}
+
+/// 404 for any unknown path, with the documented JSON error body.
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such route")
+}
+
+/// 405 for a known path with another method, with the documented JSON error body.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
 }
 
 async fn health() -> impl IntoResponse {
@@ -312,11 +333,13 @@ async fn health() -> impl IntoResponse {
 
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     let report = shared.manager.health();
-    let ok = *shared.redis_ok.borrow();
+    // Without the subscriber, live events and revocations do not arrive.
+    let ok = *shared.redis_ok.borrow() && report.subscriber_up;
     let body = axum::Json(serde_json::json!({
         "ready": ok,
         "redis": if report.reachable { "reachable" } else { "unreachable" },
         "breaker": report.breaker.as_str(),
+        "subscriber": if report.subscriber_up { "up" } else { "down" },
     }));
     let status = if ok {
         StatusCode::OK
@@ -371,10 +394,10 @@ mod tests {
 
     #[test]
     fn query_and_tokens() {
-        let q = parse_query(Some("token=a.b.c&after=1-2&x=y"));
+        let uri: axum::http::Uri = "/v1/ws?token=a.b%2Ec&after=1-2&x=y".parse().unwrap();
+        let Query(q) = Query::<WsQuery>::try_from_uri(&uri).unwrap();
         assert_eq!(q.token.as_deref(), Some("a.b.c"));
         assert_eq!(q.after.as_deref(), Some("1-2"));
-        assert_eq!(percent_decode("a%2Db%zz%4"), "a-b%zz%4");
         let mut headers = HeaderMap::new();
         headers.insert(
             header::SEC_WEBSOCKET_PROTOCOL,
@@ -393,25 +416,50 @@ mod tests {
 
     #[test]
     fn origins() {
-        let mut headers = HeaderMap::new();
+        let own: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let with = |origin: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, "evil.example".parse().unwrap());
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+            headers
+        };
         assert!(
-            origin_allowed(&headers, &[]),
+            origin_allowed(&HeaderMap::new(), &[], own),
             "non-browser clients send no Origin"
         );
-        headers.insert(header::HOST, "gw.example:8080".parse().unwrap());
-        headers.insert(header::ORIGIN, "http://gw.example:8080".parse().unwrap());
-        assert!(origin_allowed(&headers, &[]), "same host");
-        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        assert!(!origin_allowed(&headers, &[]));
-        assert!(!origin_allowed(&headers, &["https://app.example".into()]));
-        assert!(origin_allowed(&headers, &["https://evil.example".into()]));
-        assert!(origin_allowed(&headers, &["*".into()]));
+        assert!(origin_allowed(&with("http://127.0.0.1:8080"), &[], own));
+        assert!(origin_allowed(&with("http://localhost:8080"), &[], own));
+        assert!(
+            !origin_allowed(&with("http://evil.example"), &[], own),
+            "Host is not trusted"
+        );
+        assert!(!origin_allowed(&with("https://127.0.0.1:8080"), &[], own));
+        assert!(!origin_allowed(&with("http://127.0.0.1:8081"), &[], own));
+        assert!(!origin_allowed(&with("null"), &[], own));
+        let listed = ["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &with("https://APP.example:443"),
+            &listed,
+            own
+        ));
+        assert!(!origin_allowed(&with("http://app.example"), &listed, own));
+        assert!(!origin_allowed(
+            &with("https://app.example.evil"),
+            &listed,
+            own
+        ));
+        assert!(origin_allowed(
+            &with("https://evil.example"),
+            &["*".into()],
+            own
+        ));
     }
 
     #[test]
-    fn constant_time_compare() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+    fn key_comparison() {
+        assert!(same_key(b"abc", b"abc"));
+        assert!(!same_key(b"abc", b"abd"));
+        assert!(!same_key(b"abc", b"ab"));
+        assert!(!same_key(b"abc", b""));
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! # Layout
 //! - [`config`]: [`GatewayOptions`] (what users write) resolved into [`GatewayConfig`].
-//! - [`protocol`]: frames, error codes and close codes (mirrored in `docs/protocol.md`).
+//! - [`protocol`]: frames and close codes; [`protocol::codes`] the one catalogue of error
+//!   codes (WebSocket frames and HTTP bodies), mirrored in `docs/protocol.md`.
 //! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
 //!   `/metrics`, `/v1/status`, `/` (status page) and `/client.js`.
-//! - `connection`: one socket's subscribe → replay → live loop and its writer task.
+//! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
+//!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.
 //! - [`Gateway`]: binds, accepts with header timeouts, shuts down gracefully.
 //!
@@ -108,7 +110,12 @@ impl Gateway {
         )
         .with_burst(config.message_burst);
         let jobs = Jobs::new(manager.clone(), &config.agent_queue)?;
+        let local_addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let shared = Arc::new(Shared {
+            local_addr,
             message_limit,
             jobs,
             events: Events::with_config(manager.clone(), config.events.clone()),
@@ -119,6 +126,7 @@ impl Gateway {
             redis_ok,
             shutdown,
             sockets: Arc::new(SocketCount::default()),
+            replays: Arc::new(tokio::sync::Semaphore::new(config.budgets.replays)),
             metrics: GatewayMetrics::new(),
             prometheus,
             started: Instant::now(),

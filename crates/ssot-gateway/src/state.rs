@@ -1,7 +1,8 @@
 //! What every request and socket of one gateway shares.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use metrics::{Counter, Gauge, Histogram};
@@ -10,14 +11,16 @@ use redis_ssot::stores::events::Events;
 use redis_ssot::stores::jobs::Jobs;
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::tokens::Tokens;
-use redis_ssot::{BreakerState, RedisManager};
-use tokio::sync::{Notify, watch};
+use redis_ssot::{BreakerState, RedisManager, UserId};
+use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::config::GatewayConfig;
+use crate::config::{Budgets, GatewayConfig};
 
 /// Shared state of one gateway instance.
 pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
+    /// The address actually bound (`config.listen` may name port 0).
+    pub(crate) local_addr: std::net::SocketAddr,
     pub(crate) manager: RedisManager,
     pub(crate) events: Events,
     pub(crate) tokens: Tokens,
@@ -30,25 +33,51 @@ pub(crate) struct Shared {
     /// Becomes true when the gateway shuts down.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) sockets: Arc<SocketCount>,
+    /// Replay slots of the whole process (`max-replays`).
+    pub(crate) replays: Arc<Semaphore>,
     pub(crate) metrics: GatewayMetrics,
     pub(crate) prometheus: Option<PrometheusHandle>,
     pub(crate) started: Instant,
 }
 
-/// Open sockets, and a signal when the last one closes.
+/// Open sockets, in all and per user, and a signal when the last one closes.
 #[derive(Default)]
 pub(crate) struct SocketCount {
     open: AtomicUsize,
     idle: Notify,
+    /// Open sockets per user; users without one are not kept.
+    per_user: Mutex<HashMap<UserId, UserSockets>>,
+}
+
+/// One user's open sockets on this gateway.
+struct UserSockets {
+    open: usize,
+    /// Replay slots shared by the user's sockets (`max-replays-per-user`).
+    replays: Arc<Semaphore>,
+}
+
+/// Why a socket could not be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The process holds `max-connections` sockets.
+    Process,
+    /// The user holds `max-sockets-per-user` sockets.
+    User,
 }
 
 impl SocketCount {
-    /// Reserves a slot if fewer than `max` are open.
-    pub(crate) fn try_open(self: &Arc<Self>, max: usize) -> Option<SocketSlot> {
+    /// Reserves a slot for `user` if the process holds fewer than `max` sockets and the
+    /// user fewer than `per_user`.
+    pub(crate) fn try_open(
+        self: &Arc<Self>,
+        user: &UserId,
+        max: usize,
+        budgets: &Budgets,
+    ) -> Result<SocketSlot, Full> {
         let mut current = self.open.load(Ordering::Relaxed);
         loop {
             if current >= max {
-                return None;
+                return Err(Full::Process);
             }
             match self.open.compare_exchange_weak(
                 current,
@@ -56,10 +85,30 @@ impl SocketCount {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(SocketSlot(Arc::clone(self))),
+                Ok(_) => break,
                 Err(now) => current = now,
             }
         }
+        // From here on the slot exists: dropping it gives the process count back.
+        let mut slot = SocketSlot {
+            count: Arc::clone(self),
+            user: None,
+        };
+        let mut users = self.users_lock();
+        let sockets = users.entry(user.clone()).or_insert_with(|| UserSockets {
+            open: 0,
+            replays: Arc::new(Semaphore::new(budgets.replays_per_user)),
+        });
+        if sockets.open >= budgets.sockets_per_user {
+            return Err(Full::User);
+        }
+        sockets.open += 1;
+        slot.user = Some((user.clone(), Arc::clone(&sockets.replays)));
+        Ok(slot)
+    }
+
+    fn users_lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, UserSockets>> {
+        self.per_user.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn open(&self) -> usize {
@@ -78,13 +127,52 @@ impl SocketCount {
     }
 }
 
-/// One open socket; releases its slot on drop.
-pub(crate) struct SocketSlot(Arc<SocketCount>);
+/// One open socket; releases its slot (the process's and its user's) on drop.
+pub(crate) struct SocketSlot {
+    count: Arc<SocketCount>,
+    /// Set once the user's count was taken: the user and their replay slots.
+    user: Option<(UserId, Arc<Semaphore>)>,
+}
+
+impl SocketSlot {
+    /// The replay slots of the socket's user.
+    pub(crate) fn user_replays(&self) -> Arc<Semaphore> {
+        let (_, replays) = self.user.as_ref().expect("a handed-out slot has its user");
+        Arc::clone(replays)
+    }
+}
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
+        if let Some((user, _)) = &self.user {
+            let mut users = self.count.users_lock();
+            if let Some(sockets) = users.get_mut(user) {
+                sockets.open -= 1;
+                if sockets.open == 0 {
+                    users.remove(user);
+                }
+            }
+        }
+        if self.count.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.count.idle.notify_waiters();
+        }
+    }
+}
+
+/// A per-user or per-socket budget (issue 12), as labelled in metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Budget {
+    /// `max-sockets-per-user`.
+    SocketsPerUser,
+    /// No replay slot (`max-replays-per-user`, `max-replays`) within `replay-wait-ms`.
+    Replays,
+}
+
+impl Budget {
+    fn as_str(self) -> &'static str {
+        match self {
+            Budget::SocketsPerUser => "sockets_per_user",
+            Budget::Replays => "replays",
         }
     }
 }
@@ -111,9 +199,26 @@ impl GatewayMetrics {
         }
     }
 
-    /// Counts a close by its code (`dropped connections by close code`).
+    /// Counts a refusal by the budget that was exceeded.
+    pub(crate) fn refused(budget: Budget) {
+        metrics::counter!("ssot_gateway_budget_refusals_total", "budget" => budget.as_str())
+            .increment(1);
+    }
+
+    /// Counts a close by its code (`dropped connections by close code`). Codes chosen by
+    /// clients are any number: only the RFC 6455 codes and the gateway's own become labels,
+    /// the rest is `other`, so a client cannot grow the number of series.
     pub(crate) fn closed(code: u16) {
-        metrics::counter!("ssot_gateway_closes_total", "code" => code.to_string()).increment(1);
+        let known = (1000..=1015).contains(&code)
+            || crate::protocol::CloseCode::ALL
+                .iter()
+                .any(|c| c.code() == code);
+        let label = if known {
+            code.to_string()
+        } else {
+            "other".to_owned()
+        };
+        metrics::counter!("ssot_gateway_closes_total", "code" => label).increment(1);
     }
 }
 

@@ -8,7 +8,9 @@
 //! - [`RedisServer`] / [`RedisServerBuilder`]: one `redis-server` on an ephemeral loopback
 //!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
 //!   `CLIENT LIST` helpers.
-//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`.
+//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`;
+//!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion;
+//!   `reshard`: move a slot and its keys to another master.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
 //! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
@@ -21,10 +23,12 @@
 //! long-lived spawner thread under `setpriv --pdeathsig KILL`, and killed on Drop.
 
 mod cluster;
+mod failover;
 mod own_process;
 mod polling;
 mod ports;
 mod proxy;
+mod reshard;
 mod resp;
 mod server;
 mod spawner;

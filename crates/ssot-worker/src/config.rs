@@ -4,10 +4,16 @@
 use std::time::Duration;
 
 use hyper::Uri;
+pub use redis_ssot::config::ConfigError;
+use redis_ssot::config::{positive, positive_ms};
 use serde::Deserialize;
 
 /// Queue the gateway enqueues chat messages on, and the worker consumes by default.
-pub const AGENT_QUEUE: &str = "agent";
+pub const AGENT_QUEUE: &str = redis_ssot::stores::chat::CHAT_QUEUE;
+/// Default number of streams the queue is split into (see [`JobsConfig::partitions`]).
+///
+/// [`JobsConfig::partitions`]: redis_ssot::stores::jobs::JobsConfig::partitions
+pub const DEFAULT_QUEUE_PARTITIONS: u32 = redis_ssot::stores::jobs::DEFAULT_PARTITIONS;
 /// Default jobs run at once per worker.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default budget of one agent run (the whole run, not one step).
@@ -34,6 +40,9 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WorkerOptions {
     /// Job queue to consume (default [`AGENT_QUEUE`]).
     pub queue: Option<String>,
+    /// Streams the queue is split into, each with its own hash tag (1 to 1024). Must be at
+    /// least the gateway's count for the same queue, or some users' jobs are never run.
+    pub queue_partitions: Option<u32>,
     /// Jobs run at once (`--concurrency`).
     pub concurrency: Option<usize>,
     /// Consumer name in the queue's group; default `<hostname>-<pid>-<random>`. Must be unique
@@ -109,6 +118,8 @@ pub struct ScheduleConfig {
 pub struct WorkerConfig {
     /// Queue consumed.
     pub queue: String,
+    /// Streams the queue is split into.
+    pub queue_partitions: u32,
     /// Jobs run at once.
     pub concurrency: usize,
     /// Consumer name.
@@ -131,37 +142,33 @@ pub struct WorkerConfig {
     pub schedule: Vec<ScheduleConfig>,
 }
 
-/// A setting that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {key}: {reason}")]
-pub struct ConfigError {
-    /// The setting (`worker.agent-url`, `worker.schedule[0].every-ms`).
-    pub key: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
+/// Shorthand kept for the worker's own checks of settings at start-up.
 pub(crate) fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        reason: reason.into(),
-    }
+    ConfigError::new(key, reason)
 }
 
 impl WorkerOptions {
     /// Parses the contents of a `[worker]` table.
     pub fn from_toml(text: &str) -> Result<WorkerOptions, ConfigError> {
-        toml::from_str(text).map_err(|e| err("worker", e.message().trim()))
+        toml::from_str(text).map_err(|e| ConfigError::new("worker", e.message().trim()))
     }
 
     /// Validates into settings; the error names the offending key.
     pub fn resolve(self) -> Result<WorkerConfig, ConfigError> {
         let queue = self.queue.unwrap_or_else(|| AGENT_QUEUE.to_owned());
         redis_ssot::keys::check_name("queue", &queue)
-            .map_err(|e| err("worker.queue", e.to_string()))?;
+            .map_err(|e| ConfigError::new("worker.queue", e.to_string()))?;
+        let queue_partitions = self.queue_partitions.unwrap_or(DEFAULT_QUEUE_PARTITIONS);
+        let most = redis_ssot::stores::jobs::MAX_PARTITIONS;
+        if !(1..=most).contains(&queue_partitions) {
+            return Err(ConfigError::new(
+                "worker.queue-partitions",
+                format!("must be between 1 and {most}, got {queue_partitions}"),
+            ));
+        }
         let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if !(1..=4096).contains(&concurrency) {
-            return Err(err(
+            return Err(ConfigError::new(
                 "worker.concurrency",
                 format!("must be between 1 and 4096, got {concurrency}"),
             ));
@@ -171,7 +178,7 @@ impl WorkerOptions {
             None => default_consumer(),
         };
         redis_ssot::keys::check_name("consumer", &consumer)
-            .map_err(|e| err("worker.consumer", e.to_string()))?;
+            .map_err(|e| ConfigError::new("worker.consumer", e.to_string()))?;
 
         let agent_timeout = millis(
             "agent-timeout-ms",
@@ -181,24 +188,28 @@ impl WorkerOptions {
         let agent = match self.agent.as_deref().unwrap_or("demo") {
             "demo" => {
                 if self.agent_url.is_some() {
-                    return Err(err("worker.agent-url", "only used with agent = \"http\""));
+                    return Err(ConfigError::new(
+                        "worker.agent-url",
+                        "only used with agent = \"http\"",
+                    ));
                 }
                 AgentConfig::Demo {
                     step: Duration::from_millis(self.demo_step_ms.unwrap_or(0)),
                 }
             }
             "http" => {
-                let raw = self
-                    .agent_url
-                    .ok_or_else(|| err("worker.agent-url", "required when agent = \"http\""))?;
-                let url = parse_http_url(&raw).map_err(|reason| err("worker.agent-url", reason))?;
+                let raw = self.agent_url.ok_or_else(|| {
+                    ConfigError::new("worker.agent-url", "required when agent = \"http\"")
+                })?;
+                let url = parse_http_url(&raw)
+                    .map_err(|reason| ConfigError::new("worker.agent-url", reason))?;
                 let idle_timeout = millis(
                     "agent-idle-timeout-ms",
                     self.agent_idle_timeout_ms,
                     DEFAULT_AGENT_IDLE_TIMEOUT.min(agent_timeout),
                 )?;
                 if idle_timeout > agent_timeout {
-                    return Err(err(
+                    return Err(ConfigError::new(
                         "worker.agent-idle-timeout-ms",
                         "must not exceed agent-timeout-ms",
                     ));
@@ -206,7 +217,7 @@ impl WorkerOptions {
                 AgentConfig::Http { url, idle_timeout }
             }
             other => {
-                return Err(err(
+                return Err(ConfigError::new(
                     "worker.agent",
                     format!("must be \"demo\" or \"http\", got {other:?}"),
                 ));
@@ -218,7 +229,7 @@ impl WorkerOptions {
             DEFAULT_RECLAIM_IDLE,
         )?;
         if reclaim_idle < agent_timeout + RECLAIM_MARGIN {
-            return Err(err(
+            return Err(ConfigError::new(
                 "worker.reclaim-idle-ms",
                 format!(
                     "must be at least agent-timeout-ms + {} ms ({} ms), so a live run is never taken over; got {} ms",
@@ -228,18 +239,13 @@ impl WorkerOptions {
                 ),
             ));
         }
-        let max_deliveries = self.max_deliveries.unwrap_or(DEFAULT_MAX_DELIVERIES);
-        if max_deliveries == 0 {
-            return Err(err("worker.max-deliveries", "must be at least 1"));
-        }
-        let tool_rate = self.tool_rate.unwrap_or(DEFAULT_TOOL_RATE);
-        if tool_rate == 0 {
-            return Err(err("worker.tool-rate", "must be at least 1"));
-        }
-        let tool_burst = self.tool_burst.unwrap_or(DEFAULT_TOOL_BURST);
-        if tool_burst == 0 {
-            return Err(err("worker.tool-burst", "must be at least 1"));
-        }
+        let max_deliveries = positive(
+            "worker.max-deliveries",
+            self.max_deliveries,
+            DEFAULT_MAX_DELIVERIES,
+        )?;
+        let tool_rate = positive("worker.tool-rate", self.tool_rate, DEFAULT_TOOL_RATE)?;
+        let tool_burst = positive("worker.tool-burst", self.tool_burst, DEFAULT_TOOL_BURST)?;
         let drain_timeout = Duration::from_millis(
             self.drain_timeout_ms
                 .unwrap_or(DEFAULT_DRAIN_TIMEOUT.as_millis() as u64),
@@ -248,16 +254,21 @@ impl WorkerOptions {
         let mut schedule: Vec<ScheduleConfig> = Vec::new();
         for (i, entry) in self.schedule.unwrap_or_default().into_iter().enumerate() {
             let key = |field: &str| format!("worker.schedule[{i}].{field}");
-            let name = entry.name.ok_or_else(|| err(key("name"), "required"))?;
+            let name = entry
+                .name
+                .ok_or_else(|| ConfigError::new(key("name"), "required"))?;
             redis_ssot::keys::check_name("scheduled job", &name)
-                .map_err(|e| err(key("name"), e.to_string()))?;
+                .map_err(|e| ConfigError::new(key("name"), e.to_string()))?;
             if schedule.iter().any(|s| s.name == name) {
-                return Err(err(key("name"), format!("{name:?} is scheduled twice")));
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("{name:?} is scheduled twice"),
+                ));
             }
             let every = match entry.every_ms {
-                None => return Err(err(key("every-ms"), "required")),
+                None => return Err(ConfigError::new(key("every-ms"), "required")),
                 Some(ms) if ms < 10 => {
-                    return Err(err(
+                    return Err(ConfigError::new(
                         key("every-ms"),
                         format!("must be at least 10, got {ms}"),
                     ));
@@ -267,7 +278,7 @@ impl WorkerOptions {
             let lease = match entry.lease_ms {
                 None => every * 3 / 4,
                 Some(ms) if ms == 0 || Duration::from_millis(ms) >= every => {
-                    return Err(err(
+                    return Err(ConfigError::new(
                         key("lease-ms"),
                         format!(
                             "must be between 1 and every-ms - 1 ({}), got {ms}",
@@ -282,6 +293,7 @@ impl WorkerOptions {
 
         Ok(WorkerConfig {
             queue,
+            queue_partitions,
             concurrency,
             consumer,
             agent,
@@ -297,25 +309,27 @@ impl WorkerOptions {
 }
 
 fn millis(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(0) => Err(err(format!("worker.{key}"), "must be greater than 0")),
-        Some(ms) => Ok(Duration::from_millis(ms)),
-    }
+    positive_ms(&format!("worker.{key}"), value, default)
 }
 
-/// Only plain `http://` with a host: the client is HTTP/1.1 over TCP, without TLS.
+/// Only plain `http://` with a host: the client is HTTP/1.1 over TCP, without TLS. Userinfo
+/// (`user:password@`) is refused rather than redacted wherever the URL might show: the
+/// worker would send it as nothing but a `Host` header anyway, and a refused URL cannot
+/// leak. Messages never echo the URL, which may hold a password.
 fn parse_http_url(raw: &str) -> Result<Uri, String> {
-    let uri: Uri = raw
-        .parse()
-        .map_err(|e| format!("not a URL ({e}): {raw:?}"))?;
+    let uri: Uri = raw.parse().map_err(|e| format!("not a URL ({e})"))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(
+            "credentials (user:password@) in the URL are not supported; give the agent service its credentials another way".into(),
+        );
+    }
     match uri.scheme_str() {
         Some("http") => {}
         Some(other) => return Err(format!("only http:// is supported, got {other}://")),
-        None => return Err(format!("expected http://host:port/path, got {raw:?}")),
+        None => return Err("expected http://host:port/path".into()),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("no host in {raw:?}"));
+        return Err("no host".into());
     }
     Ok(uri)
 }
@@ -388,9 +402,16 @@ mod tests {
             "worker.agent-url"
         );
         assert_eq!(key_of("agent-url = \"http://x/y\""), "worker.agent-url");
+        let e = resolve("agent = \"http\"\nagent-url = \"http://svc-user:hunter2-secret@x/y\"")
+            .unwrap_err();
+        assert_eq!(e.key, "worker.agent-url");
+        assert!(e.reason.contains("credentials"), "{e}");
+        assert!(!e.to_string().contains("hunter2-secret"), "{e}");
         assert_eq!(key_of("concurrency = 0"), "worker.concurrency");
         assert_eq!(key_of("consumer = \"a b\""), "worker.consumer");
         assert_eq!(key_of("queue = \"{x}\""), "worker.queue");
+        assert_eq!(key_of("queue-partitions = 0"), "worker.queue-partitions");
+        assert_eq!(key_of("queue-partitions = 1025"), "worker.queue-partitions");
         assert_eq!(
             key_of("agent-timeout-ms = 5000\nreclaim-idle-ms = 5500"),
             "worker.reclaim-idle-ms"

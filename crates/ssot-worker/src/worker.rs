@@ -1,11 +1,14 @@
 //! The worker: claims chat jobs, runs the agent on each, reclaims jobs of dead workers, and
 //! runs the periodic jobs.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use redis_ssot::stores::agent_state::AgentState;
 use redis_ssot::stores::events::{Events, EventsConfig};
 use redis_ssot::stores::jobs::{DeadLetter, FailOutcome, Job, Jobs, JobsConfig};
@@ -18,15 +21,13 @@ use tokio::time::Instant;
 
 use crate::WorkerError;
 use crate::agent::{
-    self, AGENT_COMPLETED, AGENT_FAILED, Agent, AgentError, DemoAgent, HttpAgent, Run, RunStores,
-    Started, json_map,
+    self, AGENT_COMPLETED, AGENT_FAILED, Agent, AgentError, DemoAgent, FAILED_REASON, HttpAgent,
+    Run, RunStores, Started, json_map,
 };
 use crate::config::{AgentConfig, WorkerConfig, err};
 use crate::retry::{self, Backoff};
 use crate::schedule::{HEARTBEAT, Heartbeat, ScheduledJob, run_schedule};
 
-/// Job kind of chat messages.
-pub const CHAT_KIND: &str = "chat";
 /// Longest wait of one claim; also how late a worker may notice a shutdown.
 const CLAIM_BLOCK: Duration = Duration::from_millis(500);
 /// Budget of the few commands that close a job (ack, fail, notifications).
@@ -40,7 +41,11 @@ const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 ///   (their worker died) and announces `agent_failed` for jobs the reclaim dead-lettered.
 /// - Each job runs in its own task: `agent_started`, the agent under `agent-timeout`, then
 ///   `agent_completed` and ack, or `jobs.fail` (retried by the next reclaim) and, on the last
-///   delivery, `agent_failed` before the job moves to the dead letters.
+///   delivery, `agent_failed` before the job moves to the dead letters. The user's
+///   `agent_failed` says only [`FAILED_REASON`]; the detail goes to the log and the dead
+///   letter, URL credentials redacted. An agent that panics
+///   fails its attempt the same way (`agent panicked: ...`); no job can take the process
+///   down with it.
 /// - Redis trouble pauses the loop with exponential backoff (never a busy loop); in-flight runs
 ///   retry their writes until their deadline, then leave the job to be reclaimed.
 /// - Shutdown stops claiming, gives in-flight jobs `drain-timeout` to finish, then drops the
@@ -129,6 +134,7 @@ impl Worker {
             &self.config.queue,
             JobsConfig {
                 max_deliveries: self.config.max_deliveries,
+                partitions: self.config.queue_partitions,
                 ..JobsConfig::default()
             },
         )?;
@@ -147,6 +153,7 @@ impl Worker {
         });
         tracing::info!(
             queue = %shared.config.queue,
+            partitions = shared.config.queue_partitions,
             consumer = %shared.config.consumer,
             concurrency = shared.config.concurrency,
             schedules = schedules.len(),
@@ -283,17 +290,19 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 async fn process(shared: &Shared, job: Job) {
     let config = &shared.config;
     let deadline = Instant::now() + config.agent_timeout;
-    let message_id = job.payload["message_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let text = job.payload["text"].as_str().map(str::to_owned);
+    // A job that is not a chat message still gets a run (and its `agent_failed`), under
+    // whatever message id it names.
+    let chat = job.chat();
+    let (message_id, text) = match &chat {
+        Ok(chat) => (chat.message_id.clone(), chat.text.clone()),
+        Err(_) => (message_id_of(&job.payload).to_owned(), String::new()),
+    };
 
     let mut run = match Run::start(
         Arc::clone(&shared.stores),
         job.clone(),
         message_id,
-        text.clone().unwrap_or_default(),
+        text,
         deadline,
     )
     .await
@@ -315,17 +324,21 @@ async fn process(shared: &Shared, job: Job) {
     };
 
     let outcome = tokio::time::timeout_at(deadline, async {
-        if job.kind != CHAT_KIND {
-            return Err(AgentError::Failed(format!(
-                "unsupported job kind {:?}",
-                job.kind
-            )));
-        }
-        if text.is_none() {
-            return Err(AgentError::Failed("payload lacks a string \"text\"".into()));
-        }
+        chat.map_err(|e| AgentError::Failed(e.to_string()))?;
         run.begin().await?;
-        shared.agent.run(&mut run).await
+        // A panicking agent fails this attempt like any other error (retried, then
+        // dead-lettered), instead of unwinding through the task and leaving the job to sit
+        // until a reclaim. The run is not reused after a panic except to announce the end,
+        // which only reads its sequence numbers.
+        AssertUnwindSafe(shared.agent.run(&mut run))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(AgentError::Failed(format!(
+                    "agent panicked: {}",
+                    panic_message(&*panic)
+                )))
+            })
     })
     .await
     .unwrap_or_else(|_| {
@@ -350,19 +363,38 @@ async fn process(shared: &Shared, job: Job) {
     }
 }
 
+/// The message id a job's payload names, even when it is not a valid chat job
+/// (see `redis_ssot::stores::chat`), so its `agent_failed` still reaches the message.
+fn message_id_of(payload: &Value) -> &str {
+    payload["message_id"].as_str().unwrap_or_default()
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
 /// Records a failed attempt: retried later, or — on the last delivery — `agent_failed` for the
 /// user, then the dead letters.
+///
+/// `reason` is the detail (an agent's error text): it goes to the log and the dead letter,
+/// with URL credentials redacted, never to the user, who gets [`FAILED_REASON`].
 async fn fail(shared: &Shared, job: &Job, run: Option<&mut Run>, reason: &str) {
     let last = job.deliveries >= shared.config.max_deliveries;
+    let reason = agent::redact_credentials(reason);
+    let reason = reason.as_ref();
     tracing::warn!(reason, last, "run failed");
     if last {
-        let data = json_map(json!({ "reason": reason, "attempts": job.deliveries }));
+        let data = json_map(json!({ "reason": FAILED_REASON, "attempts": job.deliveries }));
         let announced = match run {
             Some(run) => run.finish(AGENT_FAILED, data).await,
             None => {
                 let scope = UserScope::new(job.user.clone());
-                let message_id = job.payload["message_id"].as_str().unwrap_or_default();
-                announce(shared, &scope, &job.id, message_id, data).await
+                announce(shared, &scope, &job.id, message_id_of(&job.payload), data).await
             }
         };
         if let Err(e) = announced {
@@ -392,8 +424,8 @@ async fn announce_dead_letter(shared: &Shared, dead: DeadLetter) {
         return;
     };
     let scope = UserScope::new(user);
-    let message_id = dead.payload["message_id"].as_str().unwrap_or_default();
-    let data = json_map(json!({ "reason": dead.error, "attempts": dead.deliveries }));
+    let message_id = message_id_of(&dead.payload);
+    let data = json_map(json!({ "reason": FAILED_REASON, "attempts": dead.deliveries }));
     if let Err(e) = announce(shared, &scope, &dead.job_id, message_id, data).await {
         tracing::error!(job = %dead.job_id, cause = %e, "could not announce a dead-lettered job");
     }

@@ -7,6 +7,7 @@ use redis::Script;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::lua::lua;
 use crate::error::{Error, Result};
 use crate::keys::{UserScope, family};
 use crate::manager::RedisManager;
@@ -16,20 +17,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Compare-and-set: KEYS[1] the state hash; ARGV expected version, JSON value, TTL in ms.
 /// Returns `{1, new_version}` on success, `{0, current_version}` on conflict.
-static PUT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if current ~= tonumber(ARGV[1]) then
-  return {0, current}
-end
-local version = current + 1
-redis.call('HSET', KEYS[1], 'version', version, 'value', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, version}
-",
-    )
-});
+static PUT: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("agent_state_compare_and_set")));
 
 /// A value with the version it was stored under.
 #[derive(Debug, Clone, PartialEq, Eq)]

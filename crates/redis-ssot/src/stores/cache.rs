@@ -7,6 +7,7 @@ use redis::Script;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::lua::lua;
 use crate::error::{Error, Result};
 use crate::keys::{UserScope, family};
 use crate::manager::RedisManager;
@@ -19,36 +20,11 @@ const CLEAR_BATCH: usize = 256;
 /// KEYS: entry, index. ARGV: value, ttl (ms), name. The index is a sorted set of entry names
 /// scored by their expiry (server time, ms); names of expired entries are dropped here, so
 /// the index holds no more than the user's live entries, and it expires with the last one.
-static SET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(last[2]) - now))
-return 1
-",
-    )
-});
+static SET: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("cache_set")));
 
 /// Deletes entries and their index records. KEYS: index, entries...; ARGV: the entries' names,
 /// in the same order. Returns how many entries existed.
-static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local n = 0
-for i = 2, #KEYS do
-  n = n + redis.call('DEL', KEYS[i])
-  redis.call('ZREM', KEYS[1], ARGV[i - 1])
-end
-return n
-",
-    )
-});
+static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("cache_delete")));
 
 /// A per-user cache of bytes or JSON values with a TTL on every entry.
 ///

@@ -3,7 +3,10 @@
 //! ## Behavior
 //! - One stream per user, `ssot:{u:<id>}:events`; its name is also the live channel.
 //! - [`Events::append`] adds the event and publishes it in one script, so an event that was
-//!   stored was also announced, and ids are assigned by Redis in order.
+//!   stored was also announced, and ids are assigned by Redis in order. On a Cluster the
+//!   announcement is `SPUBLISH`ed and followed with `SSUBSCRIBE`, so it stays on the user's
+//!   shard. With `min_replicas_acked` set, an append returns only after that many replicas
+//!   acknowledged it (`WAIT`), else [`Error::NotReplicated`].
 //! - Retention: at most `max_len` events (approximate trim) and no older than `max_age`;
 //!   an idle stream expires after twice `max_age`.
 //! - [`Events::replay_after`] returns the events after an id, in order, and says whether the
@@ -19,6 +22,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::keys::{UserScope, check_name, family};
 use crate::manager::RedisManager;
 use crate::pubsub::{Subscription, SubscriptionEvent};
+use crate::stores::lua::lua;
 
 /// Default number of events kept per user.
 pub const DEFAULT_MAX_LEN: u64 = 10_000;
@@ -36,6 +41,10 @@ pub const DEFAULT_MAX_LEN: u64 = 10_000;
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Default largest `data` payload.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
+/// Default `WAIT` timeout of acknowledged appends.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Default byte budget of one replay page.
+pub const DEFAULT_REPLAY_PAGE_BYTES: usize = 256 * 1024;
 
 /// The id of an event: the stream entry id `<ms>-<seq>`, ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,7 +64,7 @@ impl EventId {
         match self.seq.checked_add(1) {
             Some(seq) => EventId { ms: self.ms, seq },
             None => EventId {
-                ms: self.ms + 1,
+                ms: self.ms.saturating_add(1),
                 seq: 0,
             },
         }
@@ -71,7 +80,8 @@ impl fmt::Display for EventId {
 impl FromStr for EventId {
     type Err = Error;
 
-    /// Strict: two decimal numbers joined by `-`, nothing else.
+    /// Strict: two decimal numbers joined by `-`, nothing else, and an id that another
+    /// can follow (`u64::MAX-u64::MAX` cannot be a replay start: Redis refuses it).
     fn from_str(s: &str) -> Result<EventId> {
         let bad = || {
             Error::invalid(
@@ -85,10 +95,17 @@ impl FromStr for EventId {
         if !digits(ms) || !digits(seq) {
             return Err(bad());
         }
-        Ok(EventId {
+        let id = EventId {
             ms: ms.parse().map_err(|_| bad())?,
             seq: seq.parse().map_err(|_| bad())?,
-        })
+        };
+        if id.ms == u64::MAX && id.seq == u64::MAX {
+            return Err(Error::invalid(
+                "event id",
+                "out of range: no event can follow it",
+            ));
+        }
+        Ok(id)
     }
 }
 
@@ -211,6 +228,18 @@ pub struct EventsConfig {
     pub max_age: Duration,
     /// Largest `data` payload in bytes.
     pub max_data_bytes: usize,
+    /// Byte budget of one replay page (ids, names and data of its entries): a page stops
+    /// before the entry that would exceed it, and always holds at least one entry. Keeps one
+    /// replay script short, so Redis's single thread is never held for long.
+    pub replay_page_bytes: usize,
+    /// Replicas that must acknowledge an append before it returns (`WAIT`); 0 (the
+    /// default) returns once the master stored it. Opt-in durability across a failover:
+    /// Redis replicates asynchronously, so without it an event acknowledged just before the
+    /// master dies can be lost when its replica is promoted.
+    pub min_replicas_acked: u32,
+    /// How long an append waits for those acknowledgements before failing with
+    /// [`Error::NotReplicated`].
+    pub wait_timeout: Duration,
 }
 
 impl Default for EventsConfig {
@@ -219,6 +248,9 @@ impl Default for EventsConfig {
             max_len: DEFAULT_MAX_LEN,
             max_age: DEFAULT_MAX_AGE,
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+            replay_page_bytes: DEFAULT_REPLAY_PAGE_BYTES,
+            min_replicas_acked: 0,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
         }
     }
 }
@@ -228,8 +260,6 @@ impl Default for EventsConfig {
 pub struct Events {
     manager: RedisManager,
     config: EventsConfig,
-    append: Script,
-    replay: Script,
 }
 
 /// The result of [`Events::append_once`].
@@ -241,47 +271,11 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// KEYS[1] stream (= channel), optional KEYS[2] the hash `sequence -> id` of a group of
-/// events appended once; ARGV: max_len, max_age_ms, name, data, name as a JSON string,
-/// sequence (with KEYS[2]). Publishes the event's JSON object ([`Event::to_json`]).
-/// Returns {id, duplicate}.
-const APPEND: &str = r#"
-if KEYS[2] then
-  local seen = redis.call('HGET', KEYS[2], ARGV[6])
-  if seen then return {seen, 1} end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3], 'd', ARGV[4])
--- The new id's time part is the server's clock now (or later, never earlier).
-local min = tonumber(string.match(id, '^%d+')) - tonumber(ARGV[2])
-if min > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', min .. '-0') end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-if KEYS[2] then
-  redis.call('HSET', KEYS[2], ARGV[6], id)
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
-end
-redis.call('PUBLISH', KEYS[1], '{"type":"event","id":"' .. id .. '","event":' .. ARGV[5] .. ',"data":' .. ARGV[4] .. '}')
-return {id, 0}
-"#;
-
-/// KEYS[1] stream; ARGV: after id, count (0: none).
-/// Returns {exists, trimmed count, first retained id, last id, entries}.
-const REPLAY: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, '0-0', '0-0', {}} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local len, added, first, last = 0, 0, '0-0', '0-0'
-for i = 1, #info, 2 do
-  local k, v = info[i], info[i + 1]
-  if k == 'length' then len = v
-  elseif k == 'entries-added' then added = v
-  elseif k == 'first-entry' and v then first = v[1]
-  elseif k == 'last-generated-id' then last = v end
-end
-local entries = {}
-if tonumber(ARGV[2]) > 0 then
-  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-end
-return {1, added - len, first, last, entries}
-"#;
+/// The append script (`lua/events_append.lua`): KEYS[1] stream (= channel), optional
+/// KEYS[2] the `sequence -> id` hash of a group appended once; returns {id, duplicate}.
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_append")));
+/// The replay script (`lua/events_replay.lua`): a page bounded in count and bytes.
+static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_replay")));
 
 type RawEntry = (String, Vec<(String, String)>);
 
@@ -293,12 +287,7 @@ impl Events {
 
     /// The event log with the given retention.
     pub fn with_config(manager: RedisManager, config: EventsConfig) -> Events {
-        Events {
-            manager,
-            config,
-            append: Script::new(APPEND),
-            replay: Script::new(REPLAY),
-        }
+        Events { manager, config }
     }
 
     /// Settings in force.
@@ -309,16 +298,16 @@ impl Events {
     /// Stores an event for the user and announces it; returns its id once stored.
     pub async fn append(&self, scope: &UserScope, name: &str, data: &RawValue) -> Result<EventId> {
         self.check_event(name, data)?;
-        let (id, _duplicate): (String, i64) = self
-            .manager
-            .run_script(
-                self.append
+        let (id, _duplicate) = self
+            .write(
+                APPEND
                     .key(scope.key(family::EVENTS))
                     .arg(self.config.max_len)
                     .arg(self.config.max_age.as_millis() as u64)
                     .arg(name)
                     .arg(data.get())
-                    .arg(json_string(name)),
+                    .arg(json_string(name))
+                    .arg(self.publish_command()),
             )
             .await?;
         id.parse()
@@ -336,10 +325,9 @@ impl Events {
         sequence: u64,
     ) -> Result<Appended> {
         self.check_event(name, data)?;
-        let (id, duplicate): (String, i64) = self
-            .manager
-            .run_script(
-                self.append
+        let (id, duplicate) = self
+            .write(
+                APPEND
                     .key(scope.key(family::EVENTS))
                     .key(scope.named_key(family::EVENTS_ONCE, group)?)
                     .arg(self.config.max_len)
@@ -347,6 +335,7 @@ impl Events {
                     .arg(name)
                     .arg(data.get())
                     .arg(json_string(name))
+                    .arg(self.publish_command())
                     .arg(sequence),
             )
             .await?;
@@ -354,6 +343,29 @@ impl Events {
             id: id.parse()?,
             duplicate: duplicate == 1,
         })
+    }
+
+    /// Runs the append script, acknowledged by `min_replicas_acked` replicas when set.
+    async fn write(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<(String, i64)> {
+        match self.config.min_replicas_acked {
+            0 => self.manager.run_script(invocation).await,
+            replicas => {
+                let timeout = self.config.wait_timeout;
+                self.manager
+                    .run_script_acked(invocation, replicas, timeout)
+                    .await
+            }
+        }
+    }
+
+    /// `SPUBLISH` on a Cluster, so the notification stays on the shard that owns the user's
+    /// slot instead of crossing the cluster bus to every node; `PUBLISH` on one server.
+    fn publish_command(&self) -> &'static str {
+        if self.manager.config().is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
     }
 
     fn check_event(&self, name: &str, data: &RawValue) -> Result<()> {
@@ -371,7 +383,11 @@ impl Events {
         Ok(())
     }
 
-    /// Events after `after` (exclusive), oldest first, at most `count`.
+    /// Events after `after` (exclusive), oldest first, at most `count` and at most
+    /// [`EventsConfig::replay_page_bytes`] (always at least one event when there is one).
+    ///
+    /// Runs on the manager's bulk lane: a flood of replays queues in this process and never
+    /// slows or opens the breaker of short calls (publishes, the health check).
     pub async fn replay_after(
         &self,
         scope: &UserScope,
@@ -380,17 +396,19 @@ impl Events {
     ) -> Result<Replay> {
         let (exists, trimmed, first, _last, entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
-                .run_script(
-                    self.replay
+                .run_script_bulk(
+                    REPLAY
                         .key(scope.key(family::EVENTS))
                         .arg(after.to_string())
-                        .arg(count.max(1)),
+                        .arg(count.max(1))
+                        .arg(self.config.replay_page_bytes),
                 )
                 .await?;
         let truncated = if exists == 0 {
             // The whole log expired: only an id from before the retention age can have lost events.
             after != EventId::ZERO
-                && after.ms < now_ms().saturating_sub(self.config.max_age.as_millis() as u64)
+                && after.ms
+                    < crate::clock::unix_ms().saturating_sub(self.config.max_age.as_millis() as u64)
         } else {
             // Trimmed entries all precede the first retained one. Conservative: an id exactly
             // equal to the last trimmed one is also reported, since it cannot be told apart.
@@ -408,7 +426,13 @@ impl Events {
     pub async fn last_id(&self, scope: &UserScope) -> Result<EventId> {
         let (_exists, _trimmed, _first, last, _entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
-                .run_script(self.replay.key(scope.key(family::EVENTS)).arg("0-0").arg(0))
+                .run_script(
+                    REPLAY
+                        .key(scope.key(family::EVENTS))
+                        .arg("0-0")
+                        .arg(0)
+                        .arg(0),
+                )
                 .await?;
         last.parse()
     }
@@ -416,7 +440,10 @@ impl Events {
     /// Follows the user's live events. Subscribe before replaying, so nothing falls between.
     pub async fn subscribe(&self, scope: &UserScope) -> Result<EventSubscription> {
         Ok(EventSubscription {
-            inner: self.manager.subscribe(&scope.key(family::EVENTS)).await?,
+            inner: self
+                .manager
+                .subscribe_sharded(&scope.key(family::EVENTS))
+                .await?,
         })
     }
 }
@@ -473,13 +500,6 @@ fn decode_entry((id, fields): RawEntry) -> Result<Event> {
     })
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,10 +522,20 @@ mod tests {
             "$",
             "ssot:{u:x}:1-2",
             &"9".repeat(30),
+            "18446744073709551616-0",
+            "18446744073709551615-18446744073709551615",
         ] {
             assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
         }
         assert!(EventId { ms: 1, seq: 9 } < EventId { ms: 2, seq: 0 });
+        let last_ms = "18446744073709551615-0".parse::<EventId>().unwrap();
+        assert_eq!(
+            last_ms.next(),
+            EventId {
+                ms: u64::MAX,
+                seq: 1
+            }
+        );
     }
 
     #[test]

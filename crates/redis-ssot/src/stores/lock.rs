@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::Script;
 use tokio::time::Instant;
 
+use super::lua::lua;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::manager::RedisManager;
@@ -16,50 +17,13 @@ use crate::manager::RedisManager;
 ///
 /// The token is the counter + 1, but never below the server clock in microseconds, so tokens
 /// keep increasing even when a restart without persistence lost the counter.
-static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return false
-end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local token = redis.call('INCR', KEYS[2])
-if token < now then
-  token = now
-  redis.call('SET', KEYS[2], string.format('%d', token))
-end
-redis.call('SET', KEYS[1], string.format('%d', token) .. ':' .. ARGV[1], 'PX', ARGV[2])
-return token
-",
-    )
-});
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("lock_acquire")));
 
 /// Extends the lease if still ours. KEYS[1] the lease; ARGV `<token>:<holder>`, lease in ms.
-static RENEW: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-",
-    )
-});
+static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("lock_renew")));
 
 /// Frees the lock if still ours. KEYS[1] the lease; ARGV `<token>:<holder>`.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-return 1
-",
-    )
-});
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("lock_release")));
 
 /// A held lock: proof of one acquisition, with its fencing token.
 #[derive(Debug, Clone, PartialEq, Eq)]

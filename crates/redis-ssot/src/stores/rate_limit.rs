@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use redis::Script;
 
+use super::lua::lua;
 use crate::error::{Error, Result};
 use crate::keys::{self, UserScope, family};
 use crate::manager::RedisManager;
@@ -18,29 +19,7 @@ use crate::manager::RedisManager;
 /// A request of `cost` is allowed when `max(tat, now) + cost * interval - burst * interval
 /// <= now`, so `burst` requests pass at once and one more per interval after that. The TAT
 /// is written with `%.0f` because Lua would print a 16-digit number in exponent form.
-static GCRA: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local tolerance = interval * burst
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local diff = now - (new_tat - tolerance)
-if diff < 0 then
-  local remaining = math.floor((now - (tat - tolerance)) / interval)
-  if remaining < 0 then remaining = 0 end
-  return {0, remaining, -diff, tat - now}
-end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-return {1, math.floor(diff / interval), 0, new_tat - now}
-",
-    )
-});
+static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("rate_limit_gcra")));
 
 /// A rate limit: `rate` requests per `period`, with bursts of up to `burst` at once.
 ///

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redis::Script;
 
+use super::lua::lua;
 use crate::error::{Error, Result};
 use crate::keys::{UserId, UserScope, family};
 use crate::manager::RedisManager;
@@ -18,52 +19,15 @@ const REVOKE_BATCH: usize = 256;
 
 /// Creates a session. KEYS: session hash, the user's session set. ARGV: id, ttl (ms), meta
 /// (JSON). Returns the server time (ms) used for `created` and `last_seen`.
-static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'created', now, 'last_seen', now, 'meta', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SADD', KEYS[2], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-return now
-",
-    )
-});
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("session_create")));
 
 /// Slides a session's expiry. KEYS: session hash, the user's session set. ARGV: ttl (ms).
 /// Returns the session's fields after the touch, or an empty list if it is gone.
-static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], 'last_seen', now)
-redis.call('PEXPIRE', KEYS[1], ttl)
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-return redis.call('HGETALL', KEYS[1])
-",
-    )
-});
+static TOUCH: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("session_touch")));
 
 /// Revokes sessions. KEYS: the user's session set, session hashes...; ARGV: their ids, in the
 /// same order. Returns how many sessions existed.
-static REVOKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local n = 0
-for i = 2, #KEYS do
-  n = n + redis.call('DEL', KEYS[i])
-  redis.call('SREM', KEYS[1], ARGV[i - 1])
-end
-return n
-",
-    )
-});
+static REVOKE: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("sessions_revoke")));
 
 /// One server-side session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +99,7 @@ impl Sessions {
                     .arg(meta_json),
             )
             .await?;
-        let at = from_ms(now);
+        let at = crate::clock::from_unix_ms(now);
         Ok(Session {
             id,
             user: scope.user().clone(),
@@ -244,7 +208,7 @@ fn parse(scope: &UserScope, id: &str, fields: HashMap<String, String>) -> Result
         fields
             .get(name)
             .and_then(|v| v.parse::<u64>().ok())
-            .map(from_ms)
+            .map(crate::clock::from_unix_ms)
             .ok_or_else(|| Error::invalid("stored session", format!("{id}: bad field {name}")))
     };
     let meta = match fields.get("meta") {
@@ -258,8 +222,4 @@ fn parse(scope: &UserScope, id: &str, fields: HashMap<String, String>) -> Result
         last_seen: time("last_seen")?,
         meta,
     }))
-}
-
-fn from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
 }

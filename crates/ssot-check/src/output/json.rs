@@ -55,7 +55,7 @@ pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
             "files_checked": report.result.files.iter().filter(|f| f.skipped.is_none()).count(),
             "by_priority": by_priority,
             "by_rule": by_rule,
-            "fixes_applied": report.fixes_applied,
+            "fixes_applied": report.fixed.len(),
         },
         "skipped": skipped,
     });

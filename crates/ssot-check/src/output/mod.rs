@@ -44,9 +44,13 @@ pub(crate) struct Report<'a> {
     /// The violations that count (all, or those missing from the baseline).
     pub(crate) shown: Vec<&'a Violation>,
     pub(crate) baseline: Option<BaselineState<'a>>,
-    /// How many fixes `--fix` applied.
-    pub(crate) fixes_applied: usize,
+    /// The violations `--fix` fixed: path and rule.
+    pub(crate) fixed: &'a [(String, Rule)],
     pub(crate) statistics: bool,
+    /// `--quiet`: the violations and nothing else.
+    pub(crate) quiet: bool,
+    /// `--show-fixes`.
+    pub(crate) show_fixes: bool,
     /// Prefix that turns a root-relative path into one relative to the working directory.
     pub(crate) path_prefix: String,
 }

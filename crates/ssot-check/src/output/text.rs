@@ -28,7 +28,17 @@ pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
                 v.rule.code(),
                 v.message
             )?;
+            if let Some(fix) = v.fix.as_ref().filter(|_| report.show_fixes) {
+                let kind = match fix.applicability {
+                    Applicability::Safe => "safe",
+                    Applicability::Unsafe => "unsafe",
+                };
+                writeln!(out, "    fix ({kind}): {}", fix.message)?;
+            }
         }
+    }
+    if report.quiet {
+        return Ok(());
     }
     if !report.shown.is_empty() {
         writeln!(out, "{}", report.summary_line())?;
@@ -43,13 +53,17 @@ pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
     if unsafe_ > 0 {
         writeln!(out, "{unsafe_} more fixable with --fix --unsafe-fixes")?;
     }
-    if report.fixes_applied > 0 {
+    if !report.fixed.is_empty() {
+        let n = report.fixed.len();
+        let colon = if report.show_fixes { ":" } else { "" };
         writeln!(
             out,
-            "Fixed {} {}",
-            report.fixes_applied,
-            plural(report.fixes_applied, "violation", "violations")
+            "Fixed {n} {}{colon}",
+            plural(n, "violation", "violations")
         )?;
+        if report.show_fixes {
+            write_fixed(report, out)?;
+        }
     }
     if let Some(baseline) = &report.baseline {
         if baseline.baselined > 0 {
@@ -97,6 +111,27 @@ pub(super) fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> 
             "All checks passed ({checked} {} checked)",
             plural(checked, "file", "files")
         )?;
+    }
+    Ok(())
+}
+
+/// `--show-fixes` after `--fix`, as ruff lists them: per file, a count per rule.
+fn write_fixed(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let mut by_file: Vec<(&str, std::collections::BTreeMap<crate::rules::Rule, usize>)> =
+        Vec::new();
+    for (path, rule) in report.fixed {
+        if by_file.last().is_none_or(|(p, _)| *p != path.as_str()) {
+            by_file.push((path, Default::default()));
+        }
+        if let Some((_, counts)) = by_file.last_mut() {
+            *counts.entry(*rule).or_default() += 1;
+        }
+    }
+    for (path, counts) in by_file {
+        writeln!(out, "- {}:", report.display(path))?;
+        for (rule, n) in counts {
+            writeln!(out, "    {n} × {} ({})", rule.code(), rule.name())?;
+        }
     }
     Ok(())
 }

@@ -15,6 +15,10 @@
 //! `aioredis.exceptions.ConnectionError(..)` opens no connection. Names are matched after import
 //! aliases are resolved, so `import redis as r; r.Redis()` and `use redis::Client as C;
 //! C::open(u)` are found while strings, comments and unrelated `Redis` classes are not.
+//! Python re-exports within the checked tree are followed: in a package whose
+//! `__init__.py` does `import redis.asyncio as redis`, `from . import redis;
+//! redis.Redis.from_url(u)` is `redis.asyncio.Redis.from_url` (likewise `from .compat
+//! import redis`).
 //!
 //! ## Why is this bad?
 //! Each such client opens its own connections, outside the shared pool, the circuit
@@ -33,15 +37,22 @@
 //! ```
 //!
 //! ## Fix safety
-//! Unsafe, only with `--unsafe-fixes` and a configured `accessor` (or `rust-accessor`):
-//! the construction is replaced by the accessor and the import added. The shared client
-//! may be configured differently (database, decoding, timeouts) from the one built here.
+//! Python only, unsafe (`--unsafe-fixes`): a sync client construction becomes `accessor`,
+//! an asyncio one (`redis.asyncio`, `aioredis`) `async-accessor`, and the accessor is
+//! imported; an import the file no longer uses (`import redis`) is removed. Without the
+//! matching accessor there is no fix, and a connection pool or a Sentinel never gets one:
+//! no client stands in for a pool; nor does an awaited construction. The shared client may be configured differently
+//! (database, decoding, timeouts) from the one built here.
+//!
+//! Rust constructions get no fix: the shared manager has another type than a redis-rs
+//! client or pool, so no replacement compiles as is.
 
+use crate::config::Accessor;
 use crate::lang::compact;
 use crate::lang::python::PythonModel;
 use crate::lang::rust::RustModel;
 use crate::names::NamePattern;
-use crate::rules::{Context, Finding, Rule, python_accessor_fix, rust_accessor_fix, show};
+use crate::rules::{Context, Finding, Rule, python_accessor_fix, show};
 
 /// Python names that build clients; `redis.Redis` also matches `redis.asyncio.Redis`,
 /// `redis.client.Redis` and so on, `aioredis.*` every name below `aioredis` (see
@@ -161,6 +172,40 @@ fn builds_client(patterns: &[NamePattern], name: &[String]) -> bool {
         .any(|p| p.matches(name) && !(is_exception && p.is_wildcard()))
 }
 
+/// What a construction builds, for choosing its replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Builds {
+    /// A sync client: replaced by `accessor`.
+    SyncClient,
+    /// An asyncio client (`redis.asyncio`, `aioredis`): replaced by `async-accessor`.
+    AsyncClient,
+    /// A connection pool or a Sentinel: no accessor stands for one, so no fix.
+    PoolOrSentinel,
+}
+
+fn builds(name: &[String]) -> Builds {
+    let pool = name.iter().skip(1).any(|s| {
+        let lower = s.to_ascii_lowercase();
+        lower.contains("pool") && s != "from_pool" || lower.contains("sentinel")
+    });
+    if pool {
+        Builds::PoolOrSentinel
+    } else if name[0] == "aioredis" || name.iter().any(|s| s == "asyncio") {
+        Builds::AsyncClient
+    } else {
+        Builds::SyncClient
+    }
+}
+
+/// The accessor that keeps what the construction builds: sync for sync, async for async.
+fn accessor_for<'s>(ctx: &'s Context<'_>, name: &[String]) -> Option<&'s Accessor> {
+    match builds(name) {
+        Builds::SyncClient => ctx.settings.accessor.as_ref(),
+        Builds::AsyncClient => ctx.settings.async_accessor.as_ref(),
+        Builds::PoolOrSentinel => None,
+    }
+}
+
 fn message(written: &str, resolved: &str) -> String {
     if written == resolved {
         format!("Redis client built outside the canonical module: `{resolved}`")
@@ -174,9 +219,15 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
         return;
     }
     for call in &model.calls {
+        // A name reached through a re-export in the tree (`from . import redis`, with the
+        // package's `__init__` importing `redis.asyncio` as `redis`) is what it imports.
         let Some(name) = model
             .candidates(call)
             .into_iter()
+            .flat_map(|c| {
+                let resolved = ctx.modules.resolve(&c);
+                [c, resolved]
+            })
             .find(|c| ctx.banned.python_match(c))
         else {
             continue;
@@ -190,7 +241,11 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
             message: message(written, &show(&name, false)),
             key: compact(written),
             scope: model.scope_path(call),
-            fix: python_accessor_fix(model, ctx, range.start, range.end),
+            // `await redis.asyncio.from_url(..)` awaits what the construction returns,
+            // which the accessor's value need not be: no fix.
+            fix: accessor_for(ctx, &name)
+                .filter(|_| !ctx.source[..range.start].trim_end().ends_with("await"))
+                .and_then(|a| python_accessor_fix(model, ctx, range.start, range.end, a)),
         });
     }
 }
@@ -216,7 +271,7 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
             message: message(&written, &show(&name, true)),
             key: written,
             scope: model.scope_path(call).to_owned(),
-            fix: rust_accessor_fix(ctx, start, end),
+            fix: None,
         });
     }
 }

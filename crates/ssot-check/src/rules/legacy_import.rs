@@ -19,11 +19,14 @@
 //! ```
 //!
 //! ## Fix safety
-//! Safe: the import is rewritten to the canonical module and every name the file uses
-//! stays bound (aliases are kept, and `import a.legacy` also rewrites the `a.legacy.x`
-//! references). It relies on the canonical module exporting the same names, which is
-//! what the `legacy-modules` entry asserts. Relative imports and `from` imports that mix
-//! legacy and other names are reported without a fix.
+//! The import is rewritten to the canonical module and every name the file uses stays
+//! bound (aliases are kept, and `import a.legacy` also rewrites the `a.legacy.x`
+//! references). The fix is safe only when the canonical module is a file of the checked
+//! tree that defines every name imported from it (a function, class, assignment, import
+//! or submodule). When one of those names is missing there is no fix; when the module is
+//! outside the tree (an installed package, any Rust crate or module) or binds names
+//! dynamically (`*` imports, `__getattr__`), the fix is unsafe. Relative imports and
+//! `from` imports that mix legacy and other names are reported without a fix.
 
 use crate::fix::{Applicability, Edit, Fix};
 use crate::lang::python::{BindingKind, PythonModel};
@@ -47,12 +50,33 @@ fn message(legacy: &[String], canonical: &[String], rust: bool) -> String {
     )
 }
 
-fn safe(edits: Vec<Edit>, canonical: &[String], rust: bool) -> Option<Fix> {
+/// The fix, if the names it imports are known to exist: `defined` holds, per name, whether
+/// the canonical module defines it (`None`: cannot tell). Any missing name: no fix; any
+/// unknown one: unsafe; all defined: safe.
+fn fix(
+    edits: Vec<Edit>,
+    canonical: &[String],
+    rust: bool,
+    defined: impl IntoIterator<Item = Option<bool>>,
+) -> Option<Fix> {
+    let mut applicability = Applicability::Safe;
+    for known in defined {
+        match known {
+            Some(true) => {}
+            Some(false) => return None,
+            None => applicability = Applicability::Unsafe,
+        }
+    }
     Some(Fix {
-        applicability: Applicability::Safe,
+        applicability,
         message: format!("Import from `{}`", show(canonical, rust)),
         edits,
     })
+}
+
+/// `Some(true)` when `module` is a module of the checked tree, else unknown.
+fn module_known(ctx: &Context<'_>, module: &[String]) -> Option<bool> {
+    ctx.modules.contains(module).then_some(true)
 }
 
 pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -88,11 +112,16 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
                             content: target.join("."),
                         }]
                     });
+                    let defined = import.items.iter().map(|i| {
+                        i.path
+                            .last()
+                            .and_then(|name| ctx.modules.defines(&target, name))
+                    });
                     report(
                         out,
                         legacy,
                         canonical,
-                        fix.and_then(|e| safe(e, canonical, false)),
+                        fix.and_then(|e| self::fix(e, canonical, false, defined)),
                     );
                 } else if let Some((legacy, canonical, item)) = import
                     .items
@@ -125,11 +154,12 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
                                 content,
                             }]
                         });
+                    let known = module_known(ctx, canonical);
                     report(
                         out,
                         legacy,
                         canonical,
-                        fix.and_then(|e| safe(e, canonical, false)),
+                        fix.and_then(|e| self::fix(e, canonical, false, [known])),
                     );
                 }
             }
@@ -155,11 +185,12 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
                             edits
                         }),
                     };
+                    let known = module_known(ctx, &target);
                     report(
                         out,
                         legacy,
                         canonical,
-                        fix.and_then(|e| safe(e, canonical, false)),
+                        fix.and_then(|e| self::fix(e, canonical, false, [known])),
                     );
                 }
             }
@@ -227,7 +258,9 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
             message: message(legacy, canonical, true),
             key: compact_text(use_decl.node, ctx.source),
             scope: String::new(),
-            fix: fix.and_then(|e| safe(e, canonical, true)),
+            // Whether the canonical crate or module exports the same names is not known
+            // from one file: the fix is unsafe.
+            fix: fix.and_then(|e| self::fix(e, canonical, true, [None])),
         });
     }
 }

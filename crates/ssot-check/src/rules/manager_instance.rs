@@ -24,13 +24,15 @@
 //! ```
 //!
 //! ## Fix safety
-//! Unsafe (`--unsafe-fixes` with `accessor` / `rust-accessor` set): the construction is
-//! replaced by the shared instance, which ignores the arguments given here.
+//! Python: unsafe (`--unsafe-fixes` with `accessor` set): the construction is replaced by
+//! the shared instance, which ignores the arguments given here, and the accessor is
+//! imported. Rust: no fix; the shared instance (`rust-accessor`, named in the message)
+//! has another type than the manager built here, so no replacement compiles as is.
 
 use crate::lang::compact;
 use crate::lang::python::PythonModel;
 use crate::lang::rust::RustModel;
-use crate::rules::{Context, Finding, Rule, python_accessor_fix, rust_accessor_fix};
+use crate::rules::{Context, Finding, Rule, python_accessor_fix};
 
 /// Whether `candidate` names the manager class itself (not a method of it).
 fn is_manager(ctx: &Context<'_>, class: &[String]) -> bool {
@@ -97,7 +99,11 @@ pub(crate) fn check_python(model: &PythonModel<'_>, ctx: &Context<'_>, out: &mut
             message: message(ctx, written, false),
             key: compact(written),
             scope: model.scope_path(call),
-            fix: python_accessor_fix(model, ctx, range.start, range.end),
+            fix: ctx
+                .settings
+                .accessor
+                .as_ref()
+                .and_then(|a| python_accessor_fix(model, ctx, range.start, range.end, a)),
         });
     }
 }
@@ -128,7 +134,7 @@ pub(crate) fn check_rust(model: &RustModel<'_>, ctx: &Context<'_>, out: &mut Vec
             message: message(ctx, &written, true),
             key: written,
             scope: model.scope_path(call).to_owned(),
-            fix: rust_accessor_fix(ctx, start, end),
+            fix: None,
         });
     }
 }

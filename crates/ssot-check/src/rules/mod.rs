@@ -7,7 +7,7 @@ pub(crate) mod direct_client;
 pub(crate) mod legacy_import;
 pub(crate) mod manager_instance;
 
-use crate::config::Settings;
+use crate::config::{Accessor, Settings};
 use crate::fix::{Applicability, Edit, Fix};
 use crate::lang::python::{BindingKind, PythonModel};
 
@@ -86,6 +86,71 @@ impl Rule {
     pub fn from_code(code: &str) -> Option<Rule> {
         TABLE.iter().find(|e| e.1 == code).map(|e| e.0)
     }
+
+    /// The rule's documentation (What it does / Why is this bad? / Example / Fix
+    /// safety), read from the `//!` comment of its file: `ssot check --explain`.
+    pub fn documentation(self) -> String {
+        let file = match self {
+            Rule::DirectClient => include_str!("direct_client.rs"),
+            Rule::LegacyImport => include_str!("legacy_import.rs"),
+            Rule::ManagerInstance => include_str!("manager_instance.rs"),
+        };
+        let mut doc = format!(
+            "# {} ({})\n\n{}\n",
+            self.name(),
+            self.code(),
+            self.summary()
+        );
+        // The first line repeats the code and name given in the title.
+        for line in file.lines().map_while(|l| l.strip_prefix("//!")).skip(1) {
+            doc.push_str(line.strip_prefix(' ').unwrap_or(line));
+            doc.push('\n');
+        }
+        doc
+    }
+
+    /// Every code, for messages.
+    pub(crate) fn codes() -> impl Iterator<Item = &'static str> {
+        TABLE.iter().map(|e| e.1)
+    }
+}
+
+/// A rule code or name from the command line (`--select`, `--ignore`, `--explain`): a
+/// code (`SSOT001`), a code prefix (`SSOT`, `SSOT00`), a name (`direct-client`) or `ALL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSelector {
+    rules: Vec<Rule>,
+}
+
+impl RuleSelector {
+    /// The rules selected.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+impl std::str::FromStr for RuleSelector {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let rules: Vec<Rule> = Rule::ALL
+            .into_iter()
+            .filter(|r| {
+                text == "ALL"
+                    || (!text.is_empty() && r.code().starts_with(text))
+                    || r.name() == text
+            })
+            .collect();
+        if rules.is_empty() {
+            let names = Rule::ALL.iter().map(|r| r.name());
+            return Err(format!(
+                "unknown rule `{text}`{}",
+                crate::suggest::hint(text, Rule::codes().chain(names))
+            ));
+        }
+        Ok(Self { rules })
+    }
 }
 
 /// What a rule reports before the checker adds positions, priority and fingerprint.
@@ -109,17 +174,20 @@ pub(crate) struct Context<'a> {
     /// Whether the file is one of the canonical modules.
     pub(crate) canonical: bool,
     pub(crate) banned: &'a direct_client::BannedNames,
+    /// The tree's Python modules (re-exports, names the canonical module defines).
+    pub(crate) modules: &'a crate::modules::ModuleIndex,
 }
 
-/// Python unsafe fix: the construction `start..end` becomes the configured accessor, and
-/// the accessor is imported unless the module already imports it.
+/// Python unsafe fix: the construction `start..end` becomes `accessor`, and the
+/// accessor is imported unless the module already imports it. `None` when the name the
+/// accessor needs is bound to something else in the file.
 pub(crate) fn python_accessor_fix(
     model: &PythonModel<'_>,
     ctx: &Context<'_>,
     start: usize,
     end: usize,
+    accessor: &Accessor,
 ) -> Option<Fix> {
-    let accessor = ctx.settings.accessor.as_ref()?;
     let mut edits = vec![Edit {
         start,
         end,
@@ -144,20 +212,6 @@ pub(crate) fn python_accessor_fix(
         applicability: Applicability::Unsafe,
         message: format!("Use `{}`", accessor.spec()),
         edits,
-    })
-}
-
-/// Rust unsafe fix: the construction becomes the configured Rust accessor expression.
-pub(crate) fn rust_accessor_fix(ctx: &Context<'_>, start: usize, end: usize) -> Option<Fix> {
-    let accessor = ctx.settings.rust_accessor.as_ref()?;
-    Some(Fix {
-        applicability: Applicability::Unsafe,
-        message: format!("Use `{accessor}`"),
-        edits: vec![Edit {
-            start,
-            end,
-            content: accessor.clone(),
-        }],
     })
 }
 

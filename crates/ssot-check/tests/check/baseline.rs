@@ -11,12 +11,12 @@ fn round_trip() {
     let dir = copy_project();
     let root = dir.path();
     let write = run(root, &["--write-baseline", "ssot-baseline.json"]);
-    assert_eq!(write.status, ExitStatus::Clean, "{}", write.stderr);
+    assert_eq!(write.status, ExitStatus::Success, "{}", write.stderr);
     let written = Baseline::load(&root.join("ssot-baseline.json")).expect("baseline");
     assert_eq!(written.count, 28);
 
     let clean = run(root, &["--baseline", "ssot-baseline.json"]);
-    assert_eq!(clean.status, ExitStatus::Clean, "{}", clean.stdout);
+    assert_eq!(clean.status, ExitStatus::Success, "{}", clean.stdout);
     assert!(
         clean
             .stdout
@@ -32,7 +32,7 @@ fn round_trip() {
         "def fresh():\n    import redis\n    return redis.Redis()\n\n\ndef shared():",
     );
     let new = run(root, &["--baseline", "ssot-baseline.json"]);
-    assert_eq!(new.status, ExitStatus::Violations);
+    assert_eq!(new.status, ExitStatus::Findings);
     let listed: Vec<&str> = new
         .stdout
         .lines()
@@ -64,7 +64,7 @@ fn round_trip() {
     ) + "\n\ndef cluster():\n    return RedisCluster(\n        host=\"cluster\",\n        port=7000,\n    )\n";
     std::fs::write(root.join("app/agents/planner.py"), swapped).expect("write");
     let moved = run(root, &["--baseline", "ssot-baseline.json"]);
-    assert_eq!(moved.status, ExitStatus::Clean, "{}", moved.stdout);
+    assert_eq!(moved.status, ExitStatus::Success, "{}", moved.stdout);
 
     // Fixing two is reported; pruning shrinks the file.
     edit(
@@ -78,7 +78,7 @@ fn round_trip() {
         "return redis_manager.get_redis()",
     );
     let fixed = run(root, &["--baseline", "ssot-baseline.json"]);
-    assert_eq!(fixed.status, ExitStatus::Clean);
+    assert_eq!(fixed.status, ExitStatus::Success);
     assert!(
         fixed.stdout.contains("2 baseline entries fixed:"),
         "{}",
@@ -149,8 +149,43 @@ fn checking_a_subset_does_not_report_other_files_as_fixed() {
     let root = dir.path();
     run(root, &["--write-baseline", "b.json"]);
     let subset = run(root, &["--baseline", "b.json", "app/services"]);
-    assert_eq!(subset.status, ExitStatus::Clean);
+    assert_eq!(subset.status, ExitStatus::Success);
     assert!(!subset.stdout.contains("fixed"), "{}", subset.stdout);
+}
+
+#[test]
+fn selecting_rules_neither_reports_nor_prunes_the_others_as_fixed() {
+    let dir = copy_project();
+    let root = dir.path();
+    run(root, &["--write-baseline", "b.json"]);
+    let before = Baseline::load(&root.join("b.json"))
+        .expect("baseline")
+        .count;
+    let selected = run(
+        root,
+        &[
+            "--baseline",
+            "b.json",
+            "--prune-baseline",
+            "--select",
+            "SSOT002",
+        ],
+    );
+    assert_eq!(selected.status, ExitStatus::Success, "{}", selected.stdout);
+    assert!(!selected.stdout.contains("fixed"), "{}", selected.stdout);
+    assert_eq!(
+        Baseline::load(&root.join("b.json"))
+            .expect("baseline")
+            .count,
+        before
+    );
+
+    let written = run(root, &["--write-baseline", "c.json", "--ignore", "SSOT001"]);
+    assert_eq!(written.status, ExitStatus::Error);
+    assert_eq!(
+        written.stderr,
+        "error: --write-baseline records every rule; it does not go with --select or --ignore\n"
+    );
 }
 
 #[test]

@@ -32,6 +32,14 @@ pub(crate) fn run(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// The error clap gives for `args` (which must not parse).
+pub(crate) fn parse_error(args: &[&str]) -> String {
+    match Cli::try_parse_from(std::iter::once("ssot-check").chain(args.iter().copied())) {
+        Ok(_) => panic!("{args:?} parsed"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The text of `ssot check --help`.
 pub(crate) fn long_help() -> String {
     Cli::command().render_long_help().to_string()
@@ -91,4 +99,11 @@ pub(crate) fn edit(file: &Path, from: &str, to: &str) {
         file.display()
     );
     std::fs::write(file, text.replacen(from, to, 1)).expect("write");
+}
+
+/// Writes `text` to `root/path`, making its directories.
+pub(crate) fn write(root: &Path, path: &str, text: &str) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(file, text).expect("write");
 }

@@ -52,7 +52,7 @@ const EXPECTED: &[(&str, &[(usize, &str)])] = &[
 #[test]
 fn finds_exactly_the_known_violations() {
     let out = run(&project(), &["--format", "json"]);
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
     let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     let found: Vec<(String, usize, String)> = document["violations"]
         .as_array()
@@ -80,7 +80,7 @@ fn finds_exactly_the_known_violations() {
 #[test]
 fn text_output() {
     let out = run(&project(), &[]);
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
     insta::assert_snapshot!("project_text", out.stdout);
     insta::assert_snapshot!("project_text_stderr", out.stderr);
 }
@@ -94,14 +94,14 @@ fn json_output() {
 #[test]
 fn sarif_output() {
     let out = run(&project(), &["--format", "sarif"]);
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
     insta::assert_snapshot!("project_sarif", out.stdout);
 }
 
 #[test]
 fn statistics_output() {
     let out = run(&project(), &["--statistics"]);
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
     insta::assert_snapshot!("project_statistics", out.stdout);
 }
 
@@ -114,7 +114,7 @@ fn github_output() {
 #[test]
 fn single_file_and_subdirectory() {
     let out = run(&project(), &["app/services/chat.py"]);
-    assert_eq!(out.status, ExitStatus::Violations);
+    assert_eq!(out.status, ExitStatus::Findings);
     assert_eq!(
         out.stdout
             .lines()
@@ -125,7 +125,7 @@ fn single_file_and_subdirectory() {
         out.stdout
     );
     let clean = run(&project().join("app"), &["decoys.py"]);
-    assert_eq!(clean.status, ExitStatus::Clean, "{}", clean.stdout);
+    assert_eq!(clean.status, ExitStatus::Success, "{}", clean.stdout);
     assert_eq!(clean.stdout, "All checks passed (1 file checked)\n");
 }
 

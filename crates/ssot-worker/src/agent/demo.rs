@@ -139,14 +139,24 @@ fn clock_utc(unix: u64) -> String {
     format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
 }
 
+/// Deepest nesting of parentheses and unary minus the calculator follows. The parser recurses
+/// once per level (a few hundred bytes of stack each), so 64 levels stay far below any
+/// thread's stack, whatever the message: `"(" x 10000` is an error, not a crash.
+pub(crate) const MAX_NESTING: usize = 64;
+
 /// Evaluates an arithmetic expression: numbers, `+ - * /`, parentheses, unary minus. Needs
-/// at least one operator, so a lone number is not "arithmetic".
+/// at least one operator, so a lone number is not "arithmetic". Nesting deeper than
+/// [`MAX_NESTING`] is an error.
 pub(crate) fn calculate(input: &str) -> Result<f64, String> {
     let tokens: Vec<char> = input.chars().filter(|c| !c.is_whitespace()).collect();
     if !tokens.iter().any(|c| "+-*/".contains(*c)) {
         return Err("no operator".into());
     }
-    let mut parser = Calc { tokens, at: 0 };
+    let mut parser = Calc {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let value = parser.sum()?;
     if parser.at != parser.tokens.len() {
         return Err(format!("unexpected {:?}", parser.tokens[parser.at]));
@@ -160,6 +170,8 @@ pub(crate) fn calculate(input: &str) -> Result<f64, String> {
 struct Calc {
     tokens: Vec<char>,
     at: usize,
+    /// Parentheses and unary minus open around the current position.
+    depth: usize,
 }
 
 impl Calc {
@@ -194,11 +206,11 @@ impl Calc {
         match self.peek() {
             Some('-') => {
                 self.at += 1;
-                Ok(-self.factor()?)
+                Ok(-self.nested(Calc::factor)?)
             }
             Some('(') => {
                 self.at += 1;
-                let value = self.sum()?;
+                let value = self.nested(Calc::sum)?;
                 if self.peek() != Some(')') {
                     return Err("missing ')'".into());
                 }
@@ -216,6 +228,17 @@ impl Calc {
             Some(c) => Err(format!("unexpected {c:?}")),
             None => Err("unexpected end".into()),
         }
+    }
+
+    /// Parses one level deeper with `parse`, refusing to go past [`MAX_NESTING`].
+    fn nested(&mut self, parse: fn(&mut Calc) -> Result<f64, String>) -> Result<f64, String> {
+        if self.depth == MAX_NESTING {
+            return Err(format!("nested deeper than {MAX_NESTING} levels"));
+        }
+        self.depth += 1;
+        let value = parse(self);
+        self.depth -= 1;
+        value
     }
 }
 
@@ -246,5 +269,19 @@ mod tests {
             "Your message has 3 words and 12 characters."
         );
         assert_eq!(clock_utc(3661), "01:01:01");
+    }
+
+    #[test]
+    fn nesting_is_bounded_instead_of_overflowing_the_stack() {
+        let deep = |n: usize| format!("{}1+1{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(calculate(&deep(MAX_NESTING)), Ok(2.0));
+        let too_deep = Err(format!("nested deeper than {MAX_NESTING} levels"));
+        assert_eq!(calculate(&deep(MAX_NESTING + 1)), too_deep);
+        // The poison pill of issue 12: unclosed, 10,000 deep.
+        assert_eq!(calculate(&format!("{}1+1", "(".repeat(10_000))), too_deep);
+        assert_eq!(calculate(&format!("{}1+1", "-".repeat(10_000))), too_deep);
+        assert_eq!(calculate(&format!("{}1+1", "-(".repeat(5_000))), too_deep);
+        let (tool, _) = BuiltinTool::for_message(&"(".repeat(10_000));
+        assert_eq!(tool, BuiltinTool::WordCount);
     }
 }

@@ -40,16 +40,35 @@ const MAX_LINE_BYTES: usize = 256 * 1024;
 ///   is not such an object or names another event, a line longer than 256 KiB, no line
 ///   within the idle timeout, or the end of the stream before the run ended. The worker's
 ///   run timeout bounds the whole exchange.
+/// - Never sends or shows the URL's userinfo (`user:password@`): the `Host` header and every
+///   error name only `http://host:port/path`. (The worker's config refuses such URLs anyway.)
 #[derive(Debug, Clone)]
 pub struct HttpAgent {
     url: Uri,
+    /// `host[:port]` of `url`, without userinfo.
+    host_port: String,
     idle_timeout: Duration,
 }
 
 impl HttpAgent {
     /// An agent POSTing to `url` (`http://`), giving up after `idle_timeout` of silence.
     pub fn new(url: Uri, idle_timeout: Duration) -> HttpAgent {
-        HttpAgent { url, idle_timeout }
+        let host = url.host().unwrap_or_default();
+        let host_port = match url.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        HttpAgent {
+            url,
+            host_port,
+            idle_timeout,
+        }
+    }
+
+    /// The URL as errors show it: without userinfo.
+    fn shown(&self) -> String {
+        let path = self.url.path_and_query().map_or("/", |p| p.as_str());
+        format!("http://{}{path}", self.host_port)
     }
 
     async fn exchange(&self, run: &mut Run) -> Result<String, AgentError> {
@@ -61,13 +80,13 @@ impl HttpAgent {
             .map_err(|_| {
                 failed(format!(
                     "connecting to the agent service at {}: timed out",
-                    self.url
+                    self.shown()
                 ))
             })?
             .map_err(|e| {
                 failed(format!(
                     "connecting to the agent service at {}: {e}",
-                    self.url
+                    self.shown()
                 ))
             })?;
         stream.set_nodelay(true).ok();
@@ -95,14 +114,8 @@ impl HttpAgent {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let authority = self
-            .url
-            .authority()
-            .map(|a| a.as_str())
-            .unwrap_or(host)
-            .to_owned();
         let request = Request::post(path)
-            .header(HOST, authority)
+            .header(HOST, &self.host_port)
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/x-ndjson")
             .body(body)

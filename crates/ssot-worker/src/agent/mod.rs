@@ -40,8 +40,13 @@ pub const TOOL_EXECUTING: &str = "tool_executing";
 pub const TOOL_COMPLETED: &str = "tool_completed";
 /// The run ended with an answer (emitted by the worker).
 pub const AGENT_COMPLETED: &str = "agent_completed";
-/// The run failed for good (emitted by the worker, once per job).
+/// The run failed for good (emitted by the worker, once per job), with `data.reason` set to
+/// [`FAILED_REASON`] and `data.attempts`.
 pub const AGENT_FAILED: &str = "agent_failed";
+/// The only reason a user reads in `agent_failed`. What went wrong (an agent service's error
+/// text, a URL, a stack of causes) may hold secrets or internals, so it goes to the worker's
+/// log and the job's dead letter instead.
+pub const FAILED_REASON: &str = "the agent could not answer this message";
 /// Events an agent may emit itself, through [`Run::emit`].
 pub const PROGRESS_EVENTS: [&str; 3] = [AGENT_THINKING, TOOL_EXECUTING, TOOL_COMPLETED];
 
@@ -426,10 +431,61 @@ fn event_data(
     Ok(RawValue::from_string(text).map_err(redis_ssot::Error::from)?)
 }
 
+/// `text` with the userinfo of every URL in it (`scheme://user:password@host`) replaced by
+/// `***`, for logs and dead letters.
+pub(crate) fn redact_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace; userinfo is what comes
+        // before its last '@'.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
 /// The object inside `value` (empty for anything else).
 pub(crate) fn json_map(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_credentials;
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_credentials(
+                "connecting to http://svc-user:hunter2-secret@10.0.0.1:80/run: refused"
+            ),
+            "connecting to http://***@10.0.0.1:80/run: refused"
+        );
+        assert_eq!(
+            redact_credentials("a http://u:p@x and redis://:pw@y:6379 and https://z/a@b"),
+            "a http://***@x and redis://***@y:6379 and https://z/a@b"
+        );
+        assert_eq!(redact_credentials("no url here"), "no url here");
+        assert_eq!(redact_credentials("ends with ://"), "ends with ://");
     }
 }
