@@ -13,65 +13,29 @@ throughput with the ratios the floors are about, latency and client CPU per op.
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import statistics
 import sys
-import time
+from pathlib import Path
 
-KEYSPACE = 10_000
-VALUE = b"xxx"
-STRIDE = 7_919
-KEYS = [f"key:{n:012}" for n in range(KEYSPACE)]
 CONTENDERS = ["redis_ssot", "redis-py", "redis-py-hiredis", "manager"]
 
-
-def percentile(sorted_samples, p):
-    if not sorted_samples:
-        return 0
-    rank = min(max(int(-(-p * len(sorted_samples) // 1)), 1), len(sorted_samples))
-    return sorted_samples[rank - 1]
-
-
-async def worker(client, op, task, measure_from, end, samples):
-    n = (task * STRIDE) % KEYSPACE
-    perf = time.perf_counter_ns
-    while True:
-        start = perf()
-        if start >= end:
-            return
-        if op == "set":
-            await client.set(KEYS[n], VALUE)
-        else:
-            await client.get(KEYS[n])
-        if start >= measure_from:
-            samples.append(perf() - start)
-        n = (n + STRIDE) % KEYSPACE
+# The closed-loop driver of bench/manager/load.py (client-agnostic: it awaits `client.set` and
+# `client.get`), so both Python benches measure the same way.
+_spec = importlib.util.spec_from_file_location(
+    "manager_load", Path(__file__).resolve().parent.parent / "manager" / "load.py"
+)
+assert _spec and _spec.loader
+manager_load = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(manager_load)
 
 
 async def cell(contender, client, op, concurrency, warmup_s, window_s):
-    measure_from = time.perf_counter_ns() + int(warmup_s * 1e9)
-    end = measure_from + int(window_s * 1e9)
-    per_task = [[] for _ in range(concurrency)]
-    workers = asyncio.gather(
-        *(worker(client, op, t, measure_from, end, per_task[t]) for t in range(concurrency))
-    )
-    await asyncio.sleep(max(0, measure_from - time.perf_counter_ns()) / 1e9)
-    # Client CPU: this process, all threads (the Rust runtime's included).
-    cpu_before = time.process_time_ns()
-    await workers
-    cpu = time.process_time_ns() - cpu_before
-    samples = sorted(s for task in per_task for s in task)
-    return {
-        "contender": contender,
-        "op": op,
-        "concurrency": concurrency,
-        "ops": len(samples),
-        "seconds": window_s,
-        "ops_per_sec": len(samples) / window_s,
-        "p50_us": percentile(samples, 0.50) / 1e3,
-        "p99_us": percentile(samples, 0.99) / 1e3,
-        "cpu_us_per_op": cpu / 1e3 / len(samples) if samples else None,
-    }
+    # Client CPU is the whole process's (the Rust runtime's threads included).
+    result = await manager_load.cell(client, op, concurrency, warmup_s, window_s)
+    result["contender"] = contender
+    return result
 
 
 def make_client(contender, url, max_tasks):
