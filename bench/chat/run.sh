@@ -30,14 +30,18 @@ target/release/ssot --config "$work/ssot.toml" serve --listen "127.0.0.1:$gw" --
 target/release/ssot --config "$work/ssot.toml" worker --redis "redis://127.0.0.1:$port" & worker_pid=$!
 trap 'kill $gw_pid $worker_pid $redis_pid 2>/dev/null; rm -rf "$work"' EXIT
 sleep 1
-out="$work/results.jsonl"
+# Raw results are kept (bench/results/chat/<UTC timestamp>.jsonl, a few lines): commit the
+# file of every run BENCHMARKS.md cites.
+mkdir -p bench/results/chat
+out="bench/results/chat/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 target/release/chat_e2e --ws "ws://127.0.0.1:$gw/v1/ws" --secret "$SSOT_JWT_SECRET" --users "$USERS" saturate --seconds "$SECS" | tee -a "$out"
 for r in $RATES; do
   target/release/chat_e2e --ws "ws://127.0.0.1:$gw/v1/ws" --secret "$SSOT_JWT_SECRET" --users "$USERS" rate --per-sec "$r" --seconds "$SECS" | tee -a "$out"
 done
+echo "raw results: $out" >&2
 python3 - "$out" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [json.loads(l) for l in open(sys.argv[1]) if not l.startswith("#")]
 print("| mode | offered/s | users | completed | runs/s | p50 ms | p99 ms | max ms | unfinished |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:

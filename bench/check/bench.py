@@ -3,7 +3,9 @@
 Cold means no tool-level cache: `ruff --no-cache`, a fresh semgrep process with no
 .semgrep cache, and `ssot check`, which has none. Every tool reads the same files, and
 one untimed pass of each warms the OS page cache equally. The median of --runs runs is
-reported.
+reported beside every run's time; a run that exits with anything but 0 or 1 stops the
+benchmark. Files walked (every file of the language in the tree) and files parsed (walked
+minus those the tool reported unparsable) are both reported; files/s is over files parsed.
 """
 import argparse
 import json
@@ -88,16 +90,38 @@ def count_files(tree: Path, suffix: str) -> tuple[int, int]:
     return len(files), sum(sum(1 for _ in open(p, "rb")) for p in files)
 
 
+# Exit statuses that mean "ran to the end": 0 clean, 1 findings (ssot check, ruff and
+# semgrep alike). Anything else is a failed run, and a failed run's time is no result.
+FINISHED = (0, 1)
+
+
 def timed(cmd, cwd, runs, warm_up=True):
-    """Median wall time of `runs` runs, and the last run's standard output."""
+    """Median wall time of `runs` runs, every run's time, and the last run's standard output.
+    Stops the benchmark if any timed run did not finish (its exit status says so)."""
     if warm_up:
         subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # page cache
     times, out = [], ""
-    for _ in range(runs):
+    for run in range(runs):
         start = time.perf_counter()
-        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True).stdout
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        if done.returncode not in FINISHED:
+            sys.exit(f"run {run + 1} of {cmd[0]} exited {done.returncode}:\n{done.stderr[-2000:]}")
+        out = done.stdout
+    return statistics.median(times), times, out
+
+
+def parsed_files(name, cmd, cwd, walked):
+    """Files the tool actually parsed: those it walked minus those it reported unparsable."""
+    if name.startswith("ssot check"):
+        doc = json.loads(subprocess.run(cmd[:2] + ["--format", "json"] + cmd[2:], cwd=cwd,
+                                        capture_output=True, text=True).stdout)
+        return walked - len(doc["skipped"])
+    if name.startswith("ruff"):
+        out = subprocess.run(cmd + ["--output-format", "json"], cwd=cwd, capture_output=True, text=True).stdout
+        # A file ruff cannot parse is reported as a diagnostic without a rule code.
+        return walked - len({d["filename"] for d in json.loads(out) if d.get("code") is None})
+    return None
 
 
 def ssot_findings(ssot, base, target):
@@ -123,7 +147,8 @@ def main():
     ruff = str(venv / "bin/ruff")
     semgrep = [str(venv / "bin/semgrep"), "scan", "--config", str(HERE / "semgrep.yml"), "--metrics=off", "--no-git-ignore",
                "--disable-version-check", "--max-target-bytes=0", "--timeout=0", "-j", "2", "--quiet", "--json"]
-    lines = ["| tree | tool | files | wall (median) | files/s |", "|---|---|---:|---:|---:|"]
+    lines = ["| tree | tool | files walked | files parsed | wall (median) | every run | files parsed/s |",
+             "|---|---|---:|---:|---:|---|---:|"]
     results = {}
     for tree, suffix in (("python", ".py"), ("rust", ".rs")):
         files, loc = count_files(base / tree, suffix)
@@ -133,9 +158,16 @@ def main():
         tools.append(("semgrep (same rules)", semgrep + [tree]))
         for name, cmd in tools:
             is_semgrep = name.startswith("semgrep")
-            t, out = timed(cmd, base, args.semgrep_runs if is_semgrep else args.runs, warm_up=not is_semgrep)
+            t, times, out = timed(cmd, base, args.semgrep_runs if is_semgrep else args.runs, warm_up=not is_semgrep)
             results[(tree, name)] = (t, out)
-            lines.append(f"| {tree} ({loc:,} lines) | {name} | {files} | {t:.2f} s | {files / t:,.0f} |")
+            if is_semgrep:
+                doc = json.loads(out)
+                failed = {e.get("path") for e in doc.get("errors", []) if e.get("path")}
+                parsed = len(set(doc.get("paths", {}).get("scanned", [])) - failed)
+            else:
+                parsed = parsed_files(name, cmd, base, files)
+            every = ", ".join(f"{x:.2f}" for x in times)
+            lines.append(f"| {tree} ({loc:,} lines) | {name} | {files} | {parsed} | {t:.2f} s | {every} | {parsed / t:,.0f} |")
             print(lines[-1], flush=True)
     lines.append("")
     for tree in ("python", "rust"):
@@ -147,7 +179,11 @@ def main():
             lines.append(f"- {label} ({len(diff)}):")
             lines.extend(f"  - {path}:{line}" for path, line in diff)
         lines.append("")
-    (HERE / "results.md").write_text("\n".join(lines) + "\n")
+    # Kept beside the other benchmarks' raw results, named by when the run was taken.
+    out_dir = HERE.parent / "results" / "check"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (out_dir / f"{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

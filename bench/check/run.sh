@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of `ssot check` beside ruff (TID251 banned-api) and semgrep, on real Python
 # code from PyPI and a vendored Rust dependency tree. Everything downloaded lives in
-# bench/check/.venv (ignored by git). Results: bench/check/results.md (also ignored),
-# copied by hand into the `## ssot check` section of BENCHMARKS.md.
+# bench/check/.venv (ignored by git). Results: bench/results/check/<UTC timestamp>.md (commit
+# the file of every run BENCHMARKS.md cites), copied into its `## ssot check` section.
 #
 #   bash bench/check/run.sh            # RUNS=5 by default
 set -euo pipefail

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # GET/SET ops/s and p50/p99 latency at 1, 16 and 256 concurrent clients, through:
-#   manager          redis_ssot::RedisManager::query          (bench/src/contenders.rs)
+#   manager          redis_ssot::RedisManager::query, with the Prometheus recorder the
+#                    gateway installs (the real path)       (bench/src/contenders.rs)
+#   manager-metrics-off  the same without a recorder (metrics calls are no-ops)
 #   raw              one redis-rs MultiplexedConnection       (bench/src/contenders.rs)
 #   python           redis-py redis.asyncio, one event loop   (bench/manager/load.py)
 #   redis-benchmark  the C tool, same client counts and keys
@@ -63,14 +65,16 @@ say "redis-server $(redis-server --version | grep -o 'v=[^ ]*') on $url"
 # Fill every key GET will ask for (redis-benchmark -r names keys key:%012d, as the clients do).
 redis-benchmark -p "$port" -q -t set -n 200000 -r 10000 -d 3 >/dev/null
 
-mkdir -p "$here/results-raw"
-results="$here/results-raw/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+# Raw results are kept (bench/results/manager/<UTC timestamp>.jsonl, a few KB): commit the
+# file of every run BENCHMARKS.md cites.
+mkdir -p "$root/bench/results/manager"
+results="$root/bench/results/manager/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores, rounds=$ROUNDS duration_ms=$DURATION_MS warmup_ms=$WARMUP_MS worker_threads=$WORKER_THREADS"
     echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$results"
 
-contenders=(manager raw python redis-benchmark)
+contenders=(manager manager-metrics-off raw python redis-benchmark)
 common=(--duration-ms "$DURATION_MS" --warmup-ms "$WARMUP_MS")
 for round in $(seq "$ROUNDS"); do
     for clients in ${CONCURRENCY//,/ }; do
@@ -81,6 +85,10 @@ for round in $(seq "$ROUNDS"); do
                 if [[ $who == python ]]; then
                     "$venv/bin/python" "$here/load.py" --url "$url" \
                         --concurrency "$clients" --op "$op" "${common[@]}" >>"$results"
+                elif [[ $who == manager-metrics-off ]]; then
+                    "$bench" run --url "$url" --contender manager --metrics off \
+                        --concurrency "$clients" --op "$op" --worker-threads "$WORKER_THREADS" \
+                        "${common[@]}" >>"$results"
                 else
                     "$bench" run --url "$url" --contender "$who" --concurrency "$clients" \
                         --op "$op" --worker-threads "$WORKER_THREADS" "${common[@]}" >>"$results"

@@ -11,11 +11,14 @@
 //!   [`load::drive_items`] drives any [`Workload`] (the `stores` binary's store calls).
 //! - [`contenders`]: GET/SET through the manager, through a raw redis-rs
 //!   `MultiplexedConnection`, and through `redis-benchmark` as a subprocess.
+//! - [`metrics`]: the gateway's metrics recorder, installed unless a run is named metrics-off.
 //! - [`report`]: JSON lines in, Markdown table and ratios out.
 
 pub mod contenders;
 pub mod load;
+pub mod metrics;
 pub mod report;
 
 pub use contenders::{Contender, RunSettings, run};
 pub use load::{Cell, Measured, Op, Stats, Workload};
+pub use metrics::Metrics;

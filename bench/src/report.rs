@@ -7,7 +7,13 @@ use std::fmt::Write as _;
 use crate::load::{Cell, Op};
 
 /// Contenders in table order.
-const CONTENDERS: [&str; 4] = ["manager", "raw", "python", "redis-benchmark"];
+const CONTENDERS: [&str; 5] = [
+    "manager",
+    "raw",
+    "python",
+    "redis-benchmark",
+    "manager-metrics-off",
+];
 /// Floor of manager / raw redis-rs ops/s at every concurrency.
 pub const RAW_FLOOR: f64 = 0.95;
 /// Floor of manager / redis-py ops/s at every concurrency.
@@ -63,9 +69,9 @@ pub fn render(cells: &[Cell]) -> String {
     );
     let _ = writeln!(
         out,
-        "| op | clients | manager | raw redis-rs | redis-py asyncio | redis-benchmark | manager/raw | manager/python |"
+        "| op | clients | manager | raw redis-rs | redis-py asyncio | redis-benchmark | manager, metrics off | manager/raw | manager/python | metrics off/raw |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut worst_raw: Option<f64> = None;
     let mut worst_python: Option<f64> = None;
     for ((op, concurrency), row) in &table {
@@ -79,19 +85,23 @@ pub fn render(cells: &[Cell]) -> String {
         for name in CONTENDERS {
             let _ = write!(out, " {} |", rate(name).map_or("–".into(), thousands));
         }
+        let off_raw = rate("manager-metrics-off")
+            .zip(rate("raw"))
+            .map(|(off, raw)| off / raw);
         let _ = writeln!(
             out,
-            " {} | {} |",
+            " {} | {} | {} |",
             raw.map_or("–".into(), |r| format!("{r:.3}×")),
             python.map_or("–".into(), |r| format!("{r:.1}×")),
+            off_raw.map_or("–".into(), |r| format!("{r:.3}×")),
         );
     }
     let _ = writeln!(out, "\nLatency of one command, p50 / p99 (µs).\n");
     let _ = writeln!(
         out,
-        "| op | clients | manager | raw redis-rs | redis-py asyncio | redis-benchmark |"
+        "| op | clients | manager | raw redis-rs | redis-py asyncio | redis-benchmark | manager, metrics off |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
     for ((op, concurrency), row) in &table {
         let _ = write!(out, "| {} | {concurrency} |", op.as_str().to_uppercase());
         for name in CONTENDERS {

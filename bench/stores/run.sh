@@ -8,7 +8,9 @@
 # plus, for the script-backed stores, the store's own script sent raw by EVALSHA. Everything
 # runs in one process against ONE redis-server started here on a free loopback port; every
 # round runs each contender of each pair once, in an order rotated per round, and the table
-# shows each cell's median round. Prints Markdown on stdout.
+# shows each cell's median round. The whole run is done twice, in two processes: with the
+# Prometheus recorder the gateway installs (metrics on, the real path) and without one
+# (metrics off); each gets its own table. Prints Markdown on stdout.
 #
 # Usage: bench/stores/run.sh             (from anywhere; about 3 minutes on 2 cores)
 # Knobs (environment): ROUNDS=3 DURATION_MS=2000 WARMUP_MS=500 CONCURRENCY=64
@@ -54,8 +56,12 @@ done
 url="redis://127.0.0.1:$port"
 say "redis-server $(redis-server --version | grep -o 'v=[^ ]*') on $url"
 
-mkdir -p "$here/results-raw"
-results="$here/results-raw/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+# Raw results are kept (bench/results/stores/<UTC timestamp>-metrics-{on,off}.jsonl, a few KB):
+# commit the files of every run BENCHMARKS.md cites.
+mkdir -p "$root/bench/results/stores"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+for metrics in on off; do
+results="$root/bench/results/stores/$stamp-metrics-$metrics.jsonl"
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores, rounds=$ROUNDS duration_ms=$DURATION_MS warmup_ms=$WARMUP_MS concurrency=$CONCURRENCY worker_threads=$WORKER_THREADS"
     echo "# before: load average $(cut -d' ' -f1-3 /proc/loadavg), rustc processes $(pgrep -c rustc || true)"
@@ -63,10 +69,18 @@ results="$here/results-raw/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 
 "$bench" run --url "$url" --concurrency "$CONCURRENCY" --rounds "$ROUNDS" \
     --duration-ms "$DURATION_MS" --warmup-ms "$WARMUP_MS" --worker-threads "$WORKER_THREADS" \
-    >>"$results"
+    --metrics "$metrics" >>"$results"
 
 echo "# after: load average $(cut -d' ' -f1-3 /proc/loadavg), rustc processes $(pgrep -c rustc || true)" >>"$results"
 say "raw results: $results"
 grep '^#' "$results" | sed 's/^# /run.sh: /' >&2
 
+if [[ $metrics == on ]]; then
+    echo "### Metrics on (the Prometheus recorder \`ssot serve\` installs: the real path)"
+else
+    echo "### Metrics off (no recorder; not the path \`ssot serve\` takes)"
+fi
+echo
 "$bench" report "$results"
+echo
+done

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ssot_bench::{Contender, Op, RunSettings};
+use ssot_bench::{Contender, Metrics, Op, RunSettings};
 
 /// GET/SET benchmark of the redis-ssot manager against its peers.
 #[derive(Debug, Parser)]
@@ -42,6 +42,10 @@ enum Command {
         /// Tokio worker threads of the load generator.
         #[arg(long, default_value_t = 2)]
         worker_threads: usize,
+        /// The gateway's metrics recorder: on (the real path) or off (reported as
+        /// `manager-metrics-off`).
+        #[arg(long, value_enum, default_value = "on")]
+        metrics: Metrics,
     },
     /// Print the Markdown tables of JSON-lines result files.
     Report {
@@ -60,7 +64,9 @@ fn main() -> anyhow::Result<()> {
             duration_ms,
             warmup_ms,
             worker_threads,
+            metrics,
         } => {
+            metrics.install()?;
             let settings = RunSettings {
                 url,
                 contender,
@@ -72,7 +78,11 @@ fn main() -> anyhow::Result<()> {
             };
             let stdout = std::io::stdout();
             ssot_bench::run(&settings, |cell| {
-                let line = serde_json::to_string(cell).expect("a cell serialises");
+                let mut cell = cell.clone();
+                if contender == Contender::Manager {
+                    cell.contender = metrics.name(&cell.contender);
+                }
+                let line = serde_json::to_string(&cell).expect("a cell serialises");
                 let mut out = stdout.lock();
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();

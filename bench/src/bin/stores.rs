@@ -84,6 +84,10 @@ enum Command {
         /// Tokio worker threads of the load generator.
         #[arg(long, default_value_t = 2)]
         worker_threads: usize,
+        /// The gateway's metrics recorder: on (the real path) or off. The script runs both
+        /// and reports them apart.
+        #[arg(long, value_enum, default_value = "on")]
+        metrics: ssot_bench::Metrics,
     },
     /// Print the Markdown table of JSON-lines result files.
     Report {
@@ -101,7 +105,9 @@ fn main() -> anyhow::Result<()> {
             duration_ms,
             warmup_ms,
             worker_threads,
+            metrics,
         } => {
+            metrics.install()?;
             let settings = Settings {
                 url,
                 concurrency,

@@ -13,8 +13,8 @@
 //!   wrong type is the caller's problem, not Redis's health.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -79,10 +79,13 @@ struct Inner {
     probes: Vec<Outcome>,
 }
 
-/// A circuit breaker shared by every call of one manager.
+/// The circuit breaker of one failure domain.
 #[derive(Debug)]
 pub(crate) struct CircuitBreaker {
     config: BreakerConfig,
+    /// The failure domain in metrics (`domain` label); `None` for the process-wide breaker,
+    /// whose series keep no label.
+    domain: Option<Arc<str>>,
     inner: Mutex<Inner>,
     /// Mirrors of `inner.state == Closed` and `inner.generation`, so admitting a call while
     /// closed (the hot path) takes no lock.
@@ -103,7 +106,7 @@ pub(crate) struct Permit {
 }
 
 impl CircuitBreaker {
-    pub(crate) fn new(config: BreakerConfig) -> Self {
+    pub(crate) fn new(config: BreakerConfig, domain: Option<Arc<str>>) -> Self {
         let (state_tx, _) = watch::channel(BreakerState::Closed);
         CircuitBreaker {
             inner: Mutex::new(Inner {
@@ -117,6 +120,7 @@ impl CircuitBreaker {
                 probes: Vec::new(),
             }),
             config,
+            domain,
             closed: AtomicBool::new(true),
             generation: AtomicU64::new(0),
             clean: AtomicBool::new(false),
@@ -310,13 +314,30 @@ impl CircuitBreaker {
         if next == BreakerState::Open {
             inner.opened_at = Instant::now();
         }
-        tracing::warn!(
-            from = from.as_str(),
-            to = next.as_str(),
-            "circuit breaker transition"
-        );
-        metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str()).increment(1);
-        metrics::gauge!("ssot_breaker_state").set(next.gauge());
+        match &self.domain {
+            None => {
+                tracing::warn!(
+                    from = from.as_str(),
+                    to = next.as_str(),
+                    "circuit breaker transition"
+                );
+                metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str())
+                    .increment(1);
+                metrics::gauge!("ssot_breaker_state").set(next.gauge());
+            }
+            Some(domain) => {
+                tracing::warn!(
+                    domain = &**domain,
+                    from = from.as_str(),
+                    to = next.as_str(),
+                    "circuit breaker transition"
+                );
+                let label = domain.to_string();
+                metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str(), "domain" => label.clone())
+                    .increment(1);
+                metrics::gauge!("ssot_breaker_state", "domain" => label).set(next.gauge());
+            }
+        }
         self.state_tx.send_replace(next);
     }
 
@@ -328,156 +349,5 @@ impl CircuitBreaker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config() -> BreakerConfig {
-        BreakerConfig {
-            window_size: 10,
-            minimum_calls: 4,
-            failure_rate_threshold: 50.0,
-            slow_call_duration: Duration::from_millis(100),
-            slow_call_rate_threshold: 100.0,
-            open_duration: Duration::from_secs(1),
-            half_open_calls: 2,
-        }
-    }
-
-    fn call(b: &CircuitBreaker, failed: bool, ms: u64) {
-        let permit = b.acquire().expect("admitted");
-        b.record(permit, failed, Duration::from_millis(ms));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn opens_on_failure_rate_after_minimum_calls() {
-        let b = CircuitBreaker::new(config());
-        call(&b, true, 1);
-        call(&b, true, 1);
-        call(&b, true, 1);
-        assert_eq!(b.state(), BreakerState::Closed, "below minimum calls");
-        call(&b, false, 1);
-        assert_eq!(b.state(), BreakerState::Open, "3 of 4 failed");
-        match b.acquire() {
-            Err(Error::Unavailable { retry_after, .. }) => {
-                assert!(retry_after <= Duration::from_secs(1))
-            }
-            other => panic!("expected Unavailable, got {other:?}"),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn outcomes_that_slide_out_of_the_window_stop_counting() {
-        let b = CircuitBreaker::new(config());
-        let calls = |failed: bool, n: usize| (0..n).for_each(|_| call(&b, failed, 1));
-        calls(false, 6);
-        calls(true, 4);
-        calls(false, 10);
-        calls(true, 4);
-        assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 failed");
-        call(&b, true, 1);
-        assert_eq!(b.state(), BreakerState::Open, "5 of the last 10 failed");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_clean_window_judges_like_one_that_recorded_every_call() {
-        let b = CircuitBreaker::new(config());
-        let calls = |failed: bool, ms: u64, n: usize| (0..n).for_each(|_| call(&b, failed, ms));
-        calls(false, 1, 10);
-        assert!(
-            b.clean.load(Ordering::Acquire),
-            "ten fast successes fill the window"
-        );
-        calls(false, 1, 1_000);
-        calls(true, 1, 4);
-        assert!(!b.clean.load(Ordering::Acquire));
-        assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 failed");
-        call(&b, true, 1);
-        assert_eq!(b.state(), BreakerState::Open, "5 of the last 10 failed");
-
-        // Slow successes are recorded even into a clean window.
-        let mut slow = config();
-        slow.slow_call_rate_threshold = 50.0;
-        let b = CircuitBreaker::new(slow);
-        (0..10).for_each(|_| call(&b, false, 1));
-        (0..4).for_each(|_| call(&b, false, 150));
-        assert_eq!(b.state(), BreakerState::Closed, "4 of the last 10 slow");
-        call(&b, false, 150);
-        assert_eq!(b.state(), BreakerState::Open, "5 of the last 10 slow");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn opens_on_slow_calls() {
-        let b = CircuitBreaker::new(config());
-        for _ in 0..4 {
-            call(&b, false, 150);
-        }
-        assert_eq!(b.state(), BreakerState::Open);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn half_open_limits_probes_then_closes() {
-        let b = CircuitBreaker::new(config());
-        for _ in 0..4 {
-            call(&b, true, 1);
-        }
-        tokio::time::advance(Duration::from_millis(1001)).await;
-        let p1 = b.acquire().unwrap();
-        assert_eq!(b.state(), BreakerState::HalfOpen);
-        let p2 = b.acquire().unwrap();
-        assert!(b.acquire().is_err(), "only two probes");
-        b.record(p1, false, Duration::from_millis(1));
-        b.record(p2, false, Duration::from_millis(1));
-        assert_eq!(b.state(), BreakerState::Closed);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn failed_probe_reopens() {
-        let b = CircuitBreaker::new(config());
-        for _ in 0..4 {
-            call(&b, true, 1);
-        }
-        tokio::time::advance(Duration::from_millis(1001)).await;
-        call(&b, true, 1);
-        call(&b, true, 1);
-        assert_eq!(b.state(), BreakerState::Open);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn unprobed_calls_run_only_while_closed() {
-        let b = CircuitBreaker::new(config());
-        assert!(b.acquire_unprobed().is_ok());
-        for _ in 0..4 {
-            call(&b, true, 1);
-        }
-        assert!(b.acquire_unprobed().is_err(), "open");
-        tokio::time::advance(Duration::from_millis(1001)).await;
-        assert!(
-            b.acquire_unprobed().is_err(),
-            "never moves the circuit to half-open"
-        );
-        assert_eq!(b.state(), BreakerState::Open);
-        let probe = b.acquire().unwrap();
-        assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(b.acquire_unprobed().is_err(), "half-open: only probes run");
-        b.record(probe, false, Duration::from_millis(1));
-        call(&b, false, 1);
-        assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.acquire_unprobed().is_ok());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn released_probe_frees_its_slot_and_stale_outcomes_are_ignored() {
-        let b = CircuitBreaker::new(config());
-        let stale = b.acquire().unwrap();
-        for _ in 0..4 {
-            call(&b, true, 1);
-        }
-        b.record(stale, false, Duration::ZERO); // admitted while closed: ignored
-        assert_eq!(b.state(), BreakerState::Open);
-        b.on_reconnect();
-        let p = b.acquire().unwrap();
-        let _q = b.acquire().unwrap();
-        b.release(p);
-        assert!(b.acquire().is_ok(), "released slot reusable");
-    }
-}
+#[path = "breaker_tests.rs"]
+mod tests;

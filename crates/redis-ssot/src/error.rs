@@ -35,6 +35,18 @@ pub enum Error {
         /// The budget that ran out.
         after: Duration,
     },
+    /// A write was not acknowledged by enough replicas within its timeout (`WAIT`). The write
+    /// is on the master, and may be lost if the master fails over before replicating it.
+    /// Retryable; retry with an idempotent write, since the first one may survive.
+    #[error("write acknowledged by {acked} of {wanted} replicas within {after:?}")]
+    NotReplicated {
+        /// Replicas that acknowledged.
+        acked: u64,
+        /// Replicas asked for (`min-replicas-acked`).
+        wanted: u64,
+        /// The `WAIT` timeout.
+        after: Duration,
+    },
     /// Input that cannot be used (a user id, name or value); `what` names it.
     #[error("invalid {what}: {reason}")]
     Invalid {
@@ -88,7 +100,7 @@ impl Error {
     /// True when retrying later may succeed: Redis was down, slow, or busy.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unavailable { .. } | Error::Timeout { .. } => true,
+            Error::Unavailable { .. } | Error::Timeout { .. } | Error::NotReplicated { .. } => true,
             Error::Redis(err) => is_transient_redis(err),
             _ => false,
         }
@@ -98,7 +110,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Unavailable { retry_after, .. } => Some(*retry_after),
-            Error::Timeout { .. } => Some(TIMEOUT_RETRY_AFTER),
+            Error::Timeout { .. } | Error::NotReplicated { .. } => Some(TIMEOUT_RETRY_AFTER),
             Error::QueueFull { .. } => Some(QUEUE_FULL_RETRY_AFTER),
             Error::Redis(err) if is_transient_redis(err) => Some(TIMEOUT_RETRY_AFTER),
             _ => None,

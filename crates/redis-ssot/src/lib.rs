@@ -11,14 +11,40 @@
 //!   take a lane by role: `command` (short calls, the health PING), `bulk` (long reads such
 //!   as replay pages, [`RedisManager::query_bulk`]), `blocking` and `subscriber`.
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
+//! - `domains`: failure domains (the server, or each Cluster master) and their breakers
+//!   ([`DomainHealth`]).
 //! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
 //! - [`stores`]: typed stores (cache, sessions, tokens, rate limits, agent state, locks,
-//!   events, jobs), each owning one key family.
+//!   events, jobs), each owning one key family; `stores::chat` is the gateway-worker seam
+//!   (a chat message as a job).
 //! - [`compat`]: deprecated aliases of old manager entry points.
 //! - [`Error`]: the one error type, with [`Error::is_transient`] and [`Error::retry_after`].
+//!
+//! # Failure domains and the failover window
+//! A call's breaker is that of its failure domain: the server on one Redis; on a Cluster the
+//! master owning its key's slot (keyless calls share a process-wide domain). When a master
+//! fails, only the calls routed to it fail:
+//! - from the fault until its breaker opens, they fail with the node's error (connection
+//!   refused at once, or [`Error::Timeout`] after `command-timeout-ms` if the node hangs):
+//!   at most `minimum-calls` such failures in the breaker window;
+//! - then they are refused at once with [`Error::Unavailable`];
+//! - Redis promotes a replica after about `cluster-node-timeout` (failure detection) plus
+//!   the replica's election delay (500 ms + up to 500 ms random + 1 s per rank), so
+//!   typically `cluster-node-timeout` + 0.5..1 s;
+//! - the health monitor then sees the new owner in `CLUSTER SLOTS` within one round
+//!   (`health-interval-ms`, at most 100 ms while unhealthy). The new master is a new domain
+//!   with a closed breaker, so calls succeed at once: `open-duration-ms` does not lengthen
+//!   the window. It only matters when the same node comes back (a restart without a
+//!   replica): then calls resume after at most `open-duration-ms` and the half-open probes.
+//!
+//! So the window is about `cluster-node-timeout` + 1 s + `health-interval-ms`; the test
+//! `failover::a_failed_master_refuses_only_its_own_users` holds it under
+//! `cluster-node-timeout` + 2 s. Calls to the other masters see no refusal. This needs the
+//! Cluster to run with `cluster-require-full-coverage no`: with the default `yes`, every
+//! node refuses every query while the failed master's slots are uncovered.
 //!
 //! # Example
 //! ```no_run
@@ -34,6 +60,7 @@ mod breaker;
 pub mod clock;
 pub mod compat;
 pub mod config;
+mod domains;
 mod error;
 pub mod keys;
 mod link;
@@ -43,8 +70,10 @@ pub mod stores;
 
 pub use breaker::BreakerState;
 pub use config::{
-    BreakerConfig, ClientCertificate, RedisConfig, RedisOptions, TlsConfig, TlsOptions, Topology,
+    BreakerConfig, BulkConfig, ClientCertificate, RedisConfig, RedisOptions, TlsConfig, TlsOptions,
+    Topology,
 };
+pub use domains::DomainHealth;
 pub use error::{Error, Result};
 pub use keys::{UserId, UserScope};
 pub use manager::{HealthReport, RedisManager, init, manager, try_manager};

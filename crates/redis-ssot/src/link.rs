@@ -9,7 +9,10 @@
 //! - Failed attempts back off exponentially with full jitter between `reconnect_min_delay`
 //!   and `reconnect_max_delay`.
 //! - The link goes down when a caller sees a connection-level error, when the connection
-//!   reports its own disconnection, or when the health monitor says it hangs.
+//!   reports its own disconnection, or when the health monitor says it hangs. A cluster
+//!   link ignores one node's errors and disconnections (the cluster client reconnects that
+//!   node, and the failure domain of its master judges it); it goes down only when no node
+//!   answers at all.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +24,9 @@ use arc_swap::ArcSwapOption;
 use rand::Rng;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{
     AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, PushKind,
     RedisFuture, Value,
@@ -84,10 +89,68 @@ impl Conn {
         }
     }
 
+    /// Sends `cmd` to the node `host:port` of a cluster (any node when `None`), or to the
+    /// one server.
+    pub(crate) async fn on_node(
+        &mut self,
+        cmd: &Cmd,
+        node: Option<&str>,
+    ) -> redis::RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let route = match node.and_then(|n| n.rsplit_once(':')) {
+                    Some((host, port)) => SingleNodeRoutingInfo::ByAddress {
+                        host: host.to_owned(),
+                        port: port.parse().unwrap_or_default(),
+                    },
+                    None => SingleNodeRoutingInfo::Random,
+                };
+                c.route_command(cmd.clone(), RoutingInfo::SingleNode(route))
+                    .await
+            }
+        }
+    }
+
+    /// Sends `cmd` to the master of `slot` on a cluster (any node when `None`), or to the one
+    /// server.
+    pub(crate) async fn on_slot(
+        &mut self,
+        cmd: &Cmd,
+        slot: Option<u16>,
+    ) -> redis::RedisResult<Value> {
+        match (self, slot) {
+            (Conn::Cluster(c), Some(slot)) => {
+                let route = Route::new(slot, SlotAddr::Master);
+                c.route_command(
+                    cmd.clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+            }
+            (conn, _) => conn.on_node(cmd, None).await,
+        }
+    }
+
     pub(crate) async fn subscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
         match self {
             Conn::Single(c) => c.subscribe(channels).await,
             Conn::Cluster(c) => c.subscribe(channels).await,
+        }
+    }
+
+    /// `SSUBSCRIBE` on a cluster (to the master owning each channel's slot).
+    pub(crate) async fn ssubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.subscribe(channels).await,
+            Conn::Cluster(c) => c.ssubscribe(channels).await,
+        }
+    }
+
+    pub(crate) async fn sunsubscribe(&mut self, channels: &[String]) -> redis::RedisResult<()> {
+        match self {
+            Conn::Single(c) => c.unsubscribe(channels).await,
+            Conn::Cluster(c) => c.sunsubscribe(channels).await,
         }
     }
 
@@ -217,7 +280,12 @@ impl Link {
     }
 
     /// Classifies a command error: connection-level errors take the link down.
+    /// On a Cluster, a connection error concerns one node, which the cluster client
+    /// reconnects itself: the link stays up, so users of the other masters are not touched.
     pub(crate) fn observe_error(&self, epoch: u64, err: &redis::RedisError) {
+        if self.config.is_cluster() {
+            return;
+        }
         if err.is_unrecoverable_error() || err.is_io_error() || err.is_connection_dropped() {
             self.mark_down(epoch, "connection error");
         }
@@ -306,6 +374,15 @@ async fn forward_pushes(
     while let Some(push) = rx.recv().await {
         let Some(link) = link.upgrade() else { return };
         if push.kind == PushKind::Disconnection {
+            // A cluster connection reports each node's disconnection and reconnects that node
+            // itself; only a single server's disconnection takes the link down. The role's
+            // consumer still hears of it (the subscriber marks its channels for a gap).
+            if link.config.is_cluster() {
+                if let Some(tx) = &link.push_tx {
+                    let _ = tx.send(push);
+                }
+                continue;
+            }
             link.mark_down(epoch, "disconnected");
             return;
         }

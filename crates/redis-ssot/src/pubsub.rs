@@ -10,6 +10,16 @@
 //!   published while it was down are lost to Pub/Sub and must be read from durable storage.
 //! - A subscription that does not keep up loses messages and also gets a `Gap`, instead of
 //!   growing memory without bound.
+//! - Sharded channels (per-user event channels, [`crate::RedisManager::subscribe_sharded`])
+//!   use `SSUBSCRIBE` on a Cluster: the cluster client holds one subscriber connection per
+//!   master and subscribes each channel on the master owning its slot. When a slot moves
+//!   (resharding, failover), Redis sends `sunsubscribe`: the channel is subscribed again,
+//!   now on its new owner, and its subscriptions get a `Gap` once that is confirmed. On one
+//!   server they are ordinary channels.
+//! - On a Cluster, one node's disconnection does not take the subscriber link down: the
+//!   cluster client reconnects the node (or follows its slots to a new master) and
+//!   resubscribes; each channel it resubscribes gets a `Gap` once confirmed, since messages
+//!   of that node may have been lost meanwhile.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +34,10 @@ use crate::link::{Conn, Link, OnConnect};
 
 /// Messages buffered per subscription before it counts as lagging.
 const SUBSCRIPTION_BUFFER: usize = 1024;
+/// Tries to subscribe a moved sharded channel on its new owner, and the base of the pause
+/// between them (growing linearly).
+const FOLLOW_ATTEMPTS: u32 = 10;
+const FOLLOW_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What a subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,41 +54,117 @@ struct Local {
     lagged: Arc<AtomicBool>,
 }
 
+/// The local subscriptions of one channel.
+#[derive(Default)]
+struct Channel {
+    /// `SSUBSCRIBE`d (a Cluster's per-user channel) rather than `SUBSCRIBE`d.
+    sharded: bool,
+    /// Its subscription on Redis may have lapsed: the next confirmation brings a `Gap`.
+    stale: bool,
+    locals: Vec<Local>,
+}
+
 /// Routes pushes of the subscriber connection to local subscriptions.
 #[derive(Default)]
 pub(crate) struct Dispatcher {
-    channels: Mutex<HashMap<String, Vec<Local>>>,
+    channels: Mutex<HashMap<String, Channel>>,
     next_id: AtomicU64,
     /// Serialises SUBSCRIBE / UNSUBSCRIBE so an unsubscribe never overtakes a newer subscribe.
     control: tokio::sync::Mutex<()>,
 }
 
 impl Dispatcher {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Local>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Channel>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Delivers pushes until the sender side is gone.
-    pub(crate) async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        link: Arc<Link>,
+        mut rx: mpsc::UnboundedReceiver<PushInfo>,
+    ) {
         while let Some(push) = rx.recv().await {
-            if push.kind != PushKind::Message {
+            let kind = push.kind;
+            if kind == PushKind::Disconnection {
+                // Only a cluster link forwards these: one node went away, and what it
+                // delivered may be lost until the cluster client resubscribes.
+                for channel in self.lock().values_mut() {
+                    channel.stale = true;
+                }
                 continue;
             }
             let mut data = push.data.into_iter();
-            let (Some(channel), Some(payload)) = (data.next(), data.next()) else {
+            let Some(name) = data.next() else { continue };
+            let Some(name) = as_bytes(&name).and_then(|n| std::str::from_utf8(n).ok()) else {
                 continue;
             };
-            let (Some(channel), Some(payload)) = (as_bytes(&channel), into_bytes(payload)) else {
-                continue;
-            };
-            let Ok(channel) = std::str::from_utf8(channel) else {
-                continue;
-            };
-            let locals = self.lock();
-            if let Some(list) = locals.get(channel) {
-                for local in list {
-                    offer(local, SubscriptionEvent::Message(payload.clone()));
+            match kind {
+                PushKind::Message | PushKind::SMessage => {
+                    let Some(payload) = data.next().and_then(into_bytes) else {
+                        continue;
+                    };
+                    if let Some(channel) = self.lock().get(name) {
+                        for local in &channel.locals {
+                            offer(local, SubscriptionEvent::Message(payload.clone()));
+                        }
+                    }
                 }
+                PushKind::Subscribe | PushKind::SSubscribe => {
+                    if let Some(channel) = self.lock().get_mut(name)
+                        && std::mem::take(&mut channel.stale)
+                    {
+                        for local in &channel.locals {
+                            offer(local, SubscriptionEvent::Gap);
+                        }
+                    }
+                }
+                PushKind::SUnsubscribe => {
+                    // Still wanted here, so Redis dropped it: its slot moved. Follow it.
+                    let wanted = match self.lock().get_mut(name) {
+                        Some(channel) => {
+                            channel.stale = true;
+                            true
+                        }
+                        None => false,
+                    };
+                    if wanted {
+                        tokio::spawn(Arc::clone(&self).follow(Arc::clone(&link), name.to_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Subscribes a sharded channel again after its slot moved, retrying while the cluster
+    /// client learns the new owner.
+    async fn follow(self: Arc<Self>, link: Arc<Link>, channel: String) {
+        for attempt in 0..FOLLOW_ATTEMPTS {
+            {
+                let _control = self.control.lock().await;
+                if !self.lock().contains_key(&channel) {
+                    return;
+                }
+                let Ok((_, mut conn)) = link.get() else {
+                    return; // the reconnect hook resubscribes everything
+                };
+                match conn.ssubscribe(std::slice::from_ref(&channel)).await {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::debug!(channel, cause = %err, attempt, "resubscribe after slot move failed")
+                    }
+                }
+            }
+            tokio::time::sleep(FOLLOW_RETRY * (attempt + 1)).await;
+        }
+        tracing::warn!(
+            channel,
+            "could not follow a moved channel; its subscriptions get a gap"
+        );
+        if let Some(channel) = self.lock().get(&channel) {
+            for local in &channel.locals {
+                offer(local, SubscriptionEvent::Gap);
             }
         }
     }
@@ -86,12 +176,24 @@ impl Dispatcher {
             let this = Arc::clone(&this);
             Box::pin(async move {
                 let _control = this.control.lock().await;
-                let channels: Vec<String> = this.lock().keys().cloned().collect();
-                if !channels.is_empty() {
-                    conn.subscribe(&channels).await?;
+                let (sharded, classic): (Vec<_>, Vec<_>) = this
+                    .lock()
+                    .iter()
+                    .map(|(name, channel)| (name.clone(), channel.sharded))
+                    .partition(|(_, sharded)| *sharded);
+                let names = |list: Vec<(String, bool)>| -> Vec<String> {
+                    list.into_iter().map(|(name, _)| name).collect()
+                };
+                let (sharded, classic) = (names(sharded), names(classic));
+                if !classic.is_empty() {
+                    conn.subscribe(&classic).await?;
                 }
-                for list in this.lock().values() {
-                    for local in list {
+                if !sharded.is_empty() {
+                    conn.ssubscribe(&sharded).await?;
+                }
+                for channel in this.lock().values_mut() {
+                    channel.stale = false;
+                    for local in &channel.locals {
                         offer(local, SubscriptionEvent::Gap);
                     }
                 }
@@ -100,10 +202,12 @@ impl Dispatcher {
         })
     }
 
+    /// Subscribes `channel`, with `SSUBSCRIBE` when `sharded` (only on a Cluster).
     pub(crate) async fn subscribe(
         self: &Arc<Self>,
         link: &Arc<Link>,
         channel: &str,
+        sharded: bool,
     ) -> Result<Subscription> {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
@@ -111,13 +215,14 @@ impl Dispatcher {
         let _control = self.control.lock().await;
         let first = {
             let mut locals = self.lock();
-            let list = locals.entry(channel.to_owned()).or_default();
-            list.push(Local {
+            let entry = locals.entry(channel.to_owned()).or_default();
+            entry.sharded = sharded;
+            entry.locals.push(Local {
                 id,
                 tx,
                 lagged: Arc::clone(&lagged),
             });
-            list.len() == 1
+            entry.locals.len() == 1
         };
         let subscription = Subscription {
             rx,
@@ -131,8 +236,12 @@ impl Dispatcher {
         };
         if first {
             // Down: the reconnect hook subscribes it and sends the Gap.
+            let channels = [channel.to_owned()];
             if let Ok((epoch, mut conn)) = link.get()
-                && let Err(err) = conn.subscribe(&[channel.to_owned()]).await
+                && let Err(err) = match sharded {
+                    true => conn.ssubscribe(&channels).await,
+                    false => conn.subscribe(&channels).await,
+                }
             {
                 link.observe_error(epoch, &err);
                 return Err(err.into());
@@ -142,22 +251,19 @@ impl Dispatcher {
     }
 
     fn remove(self: &Arc<Self>, link: &Arc<Link>, channel: &str, id: u64) {
-        let now_empty = {
+        let sharded = {
             let mut locals = self.lock();
-            let Some(list) = locals.get_mut(channel) else {
+            let Some(entry) = locals.get_mut(channel) else {
                 return;
             };
-            list.retain(|l| l.id != id);
-            if list.is_empty() {
-                locals.remove(channel);
-                true
-            } else {
-                false
+            entry.locals.retain(|l| l.id != id);
+            if !entry.locals.is_empty() {
+                return;
             }
+            let sharded = entry.sharded;
+            locals.remove(channel);
+            sharded
         };
-        if !now_empty {
-            return;
-        }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -169,8 +275,12 @@ impl Dispatcher {
             if this.lock().contains_key(&channel) {
                 return; // subscribed again meanwhile
             }
+            let channels = [channel];
             if let Ok((epoch, mut conn)) = link.get()
-                && let Err(err) = conn.unsubscribe(&[channel]).await
+                && let Err(err) = match sharded {
+                    true => conn.sunsubscribe(&channels).await,
+                    false => conn.unsubscribe(&channels).await,
+                }
             {
                 link.observe_error(epoch, &err);
             }

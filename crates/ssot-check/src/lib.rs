@@ -2,7 +2,8 @@
 //! built outside the canonical module — in Python and Rust code.
 //!
 //! # Layout
-//! - [`config`]: `ssot.toml` / `[tool.ssot]` options, validated into [`config::Settings`].
+//! - [`config`]: `[check]` in `ssot.toml` / `[tool.ssot.check]` in `pyproject.toml`, beside
+//!   the runtime sections, validated into [`config::Settings`].
 //! - `lang`: parsing (Ruff's parser for Python, tree-sitter for Rust) plus name
 //!   resolution for Python (scopes, imports, aliases) and Rust (`use` trees, crate
 //!   paths, macro arguments).
@@ -11,17 +12,23 @@
 //! - [`check`]: the parallel walk (the `ignore` crate), suppressions, fingerprints.
 //! - `exit`: [`ExitStatus`], the exit codes of every `ssot` command.
 //! - [`baseline`]: accepted violations by fingerprint; the count can only go down.
-//! - [`fix`]: edits, safe and unsafe fixes, `--diff`.
+//! - [`fix`]: edits, safe and unsafe fixes, `--diff`, imports left unused removed.
 //! - `output`: text, `--statistics`, JSON, SARIF 2.1.0, GitHub annotations.
-//! - `commands`: what the command line runs, one file per command (`check`, `init`),
+//! - `commands`: what the command line runs, one file per command (`check`, `init`,
+//!   `explain`),
 //!   each a function from arguments to an [`ExitStatus`]; `args` holds [`CheckArgs`].
 //! - `prefilter` (see below) and `line_index` (byte offsets to lines and columns).
+//! - `modules`: the tree's Python modules read on demand (re-exports, names a canonical
+//!   module defines); `survey`: what `--init` learns from a project; `suggest`: "did you
+//!   mean".
 //!
 //! # Files that are not parsed
 //! A file is first screened for the words a violation needs (a banned package, the
 //! manager class, a legacy module); one without them is not parsed, which is most of
 //! the speed on large trees. So a syntax error is reported (and the file skipped) only
-//! in files that could contain a violation; `--no-prefilter` parses every file.
+//! in files that could contain a violation; `--no-prefilter` parses every file. A file
+//! with a suppression comment (`ssot: allow(`, or an `SSOT` code) is always parsed, so
+//! that a suppression naming an unknown rule is reported.
 //!
 //! [`run`] is what the `ssot` binary calls; [`run_in`] takes the working directory and
 //! output streams so tests drive the whole command.

@@ -35,6 +35,9 @@ pub(crate) struct Exports {
 pub(crate) struct ModuleIndex {
     root: PathBuf,
     cache: Mutex<HashMap<Vec<String>, Option<Arc<Exports>>>>,
+    /// Whether a top-level name is a package or module of the tree: most resolved
+    /// names start with an installed package, and are ruled out by this one look-up.
+    roots: Mutex<HashMap<String, bool>>,
 }
 
 /// How many re-export hops [`ModuleIndex::resolve`] follows (cycles end there too).
@@ -45,6 +48,7 @@ impl ModuleIndex {
         Self {
             root: root.to_owned(),
             cache: Mutex::new(HashMap::new()),
+            roots: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,6 +116,16 @@ impl ModuleIndex {
         (!exports.dynamic).then_some(false)
     }
 
+    /// Whether the top-level package or module `first` is in the tree.
+    fn in_tree(&self, first: &str) -> bool {
+        let Ok(mut roots) = self.roots.lock() else {
+            return false;
+        };
+        *roots.entry(first.to_owned()).or_insert_with(|| {
+            self.root.join(first).is_dir() || self.root.join(format!("{first}.py")).is_file()
+        })
+    }
+
     /// Whether `module` is a module of the tree.
     pub(crate) fn contains(&self, module: &[String]) -> bool {
         self.exports(module).is_some()
@@ -123,6 +137,9 @@ impl ModuleIndex {
     /// redis` is `redis.asyncio.Redis`).
     pub(crate) fn resolve(&self, name: &[String]) -> Vec<String> {
         let mut name = name.to_vec();
+        if !name.first().is_some_and(|first| self.in_tree(first)) {
+            return name;
+        }
         for _ in 0..MAX_HOPS {
             let hop = (1..name.len()).rev().find_map(|k| {
                 let target = self.exports(&name[..k])?.imports.get(&name[k])?.clone();

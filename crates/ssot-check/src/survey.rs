@@ -1,6 +1,6 @@
 //! What `ssot check --init` learns from a project before writing its configuration: the
 //! Python modules that already build Redis clients or pools, how many modules import
-//! each, and what they expose.
+//! each, what they expose, and whether the project depends on the `redis-ssot` package.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +33,10 @@ pub(crate) struct ClientModule {
 pub(crate) struct Survey {
     /// Modules that build clients, most imported first.
     pub(crate) client_modules: Vec<ClientModule>,
+    /// The project declares a dependency on `redis-ssot` (pyproject.toml or requirements*.txt).
+    pub(crate) uses_redis_ssot: bool,
+    /// Directories of installed packages (virtualenvs) found in the tree.
+    pub(crate) installed: Vec<String>,
 }
 
 /// Surveys the Python files under `dir` (honouring `.gitignore`).
@@ -43,7 +47,21 @@ pub(crate) fn survey(dir: &Path) -> Survey {
     let modules = ModuleIndex::new(dir);
     let mut found: Vec<ClientModule> = Vec::new();
     let mut imported: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-    let walk = ignore::WalkBuilder::new(dir).require_git(false).build();
+    // Installed packages (a virtualenv that .gitignore does not list) build clients too,
+    // but are not the project's: skipped here, and proposed for `exclude`.
+    let installed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let found_installed = installed.clone();
+    let walk = ignore::WalkBuilder::new(dir)
+        .require_git(false)
+        .filter_entry(move |e| {
+            let skip = e.file_type().is_some_and(|t| t.is_dir())
+                && (e.path().join("pyvenv.cfg").is_file() || e.file_name() == "site-packages");
+            if skip && let Ok(mut list) = found_installed.lock() {
+                list.push(e.path().to_owned());
+            }
+            !skip
+        })
+        .build();
     for entry in walk.flatten() {
         let file = entry.path();
         if file.extension().is_none_or(|e| e != "py") {
@@ -99,6 +117,11 @@ pub(crate) fn survey(dir: &Path) -> Survey {
     });
     Survey {
         client_modules: found,
+        uses_redis_ssot: depends_on_redis_ssot(dir),
+        installed: installed
+            .lock()
+            .map(|list| list.iter().map(|p| relative(dir, p)).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -120,6 +143,34 @@ fn accessor(model: &PythonModel<'_>, findings: &[Finding]) -> Option<String> {
         .into_iter()
         .find(|(_, value)| findings.iter().any(|f| f.start == value.start))
         .map(|(name, _)| name.to_owned())
+}
+
+/// Whether `dir` (or a parent) declares the `redis-ssot` Python package as a dependency.
+fn depends_on_redis_ssot(dir: &Path) -> bool {
+    let mentions = |text: &str| {
+        text.lines().any(|line| {
+            let line = line.split('#').next().unwrap_or_default();
+            let normal = line.to_ascii_lowercase().replace('_', "-");
+            normal
+                .match_indices("redis-ssot")
+                .any(|(i, _)| !normal[..i].ends_with(|c: char| c.is_alphanumeric() || c == '-'))
+        })
+    };
+    dir.ancestors().take(3).any(|d| {
+        let pyproject = std::fs::read_to_string(d.join("pyproject.toml")).ok();
+        let requirements = std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("requirements") && name.ends_with(".txt")
+            });
+        pyproject.is_some_and(|t| mentions(&t))
+            || requirements
+                .into_iter()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| mentions(&t)))
+    })
 }
 
 fn relative(dir: &Path, file: &Path) -> String {

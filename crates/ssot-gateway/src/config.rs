@@ -240,6 +240,19 @@ impl GatewayOptions {
                 format!("expected ip:port, got {listen_raw:?}"),
             )
         })?;
+        // A gateway others can reach must not accept tokens minted for another service.
+        if !listen.ip().is_loopback()
+            && tokens.audience().is_empty()
+            && !tokens.allows_any_audience()
+        {
+            return Err(ConfigError::new(
+                "tokens.audience",
+                format!(
+                    "required when listening on {listen} (beyond loopback); \
+                     set tokens.allow-any-audience = true to run without it (development only)"
+                ),
+            ));
+        }
         let allowed_origins = self.allowed_origins.unwrap_or_default();
         for origin in &allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
@@ -432,6 +445,21 @@ mod tests {
         for (opts, key) in bad {
             assert_eq!(opts.resolve(tokens()).unwrap_err().key, key);
         }
+    }
+
+    #[test]
+    fn an_audience_is_required_beyond_loopback() {
+        let open = || GatewayOptions {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        };
+        assert_eq!(open().resolve(tokens()).unwrap_err().key, "tokens.audience");
+        assert!(open().resolve(tokens().with_audience(["chat"])).is_ok());
+        assert!(open().resolve(tokens().allow_any_audience(true)).is_ok());
+        assert!(
+            GatewayOptions::default().resolve(tokens()).is_ok(),
+            "loopback"
+        );
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub(crate) fn token_code(err: &TokenError) -> &'static str {
         TokenError::WrongIssuer => codes::TOKEN_ISSUER,
         TokenError::Claim(_) => codes::TOKEN_CLAIMS,
         TokenError::Revoked => codes::TOKEN_REVOKED,
+        TokenError::Lifetime => codes::TOKEN_LIFETIME,
         _ => codes::TOKEN_INVALID,
     }
 }

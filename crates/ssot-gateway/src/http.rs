@@ -202,11 +202,7 @@ async fn handshake(
     let budgets = &shared.config.budgets;
     let slot = shared
         .sockets
-        .try_open(
-            &claims.sub,
-            shared.config.max_connections,
-            budgets.sockets_per_user,
-        )
+        .try_open(&claims.sub, shared.config.max_connections, budgets)
         .map_err(|full| match full {
             Full::Process => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -337,11 +333,13 @@ async fn health() -> impl IntoResponse {
 
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     let report = shared.manager.health();
-    let ok = *shared.redis_ok.borrow();
+    // Without the subscriber, live events and revocations do not arrive.
+    let ok = *shared.redis_ok.borrow() && report.subscriber_up;
     let body = axum::Json(serde_json::json!({
         "ready": ok,
         "redis": if report.reachable { "reachable" } else { "unreachable" },
         "breaker": report.breaker.as_str(),
+        "subscriber": if report.subscriber_up { "up" } else { "down" },
     }));
     let status = if ok {
         StatusCode::OK

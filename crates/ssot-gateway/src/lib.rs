@@ -126,6 +126,7 @@ impl Gateway {
             redis_ok,
             shutdown,
             sockets: Arc::new(SocketCount::default()),
+            replays: Arc::new(tokio::sync::Semaphore::new(config.budgets.replays)),
             metrics: GatewayMetrics::new(),
             prometheus,
             started: Instant::now(),

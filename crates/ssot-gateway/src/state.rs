@@ -12,9 +12,9 @@ use redis_ssot::stores::jobs::Jobs;
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::tokens::Tokens;
 use redis_ssot::{BreakerState, RedisManager, UserId};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::config::GatewayConfig;
+use crate::config::{Budgets, GatewayConfig};
 
 /// Shared state of one gateway instance.
 pub(crate) struct Shared {
@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     /// Becomes true when the gateway shuts down.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) sockets: Arc<SocketCount>,
+    /// Replay slots of the whole process (`max-replays`).
+    pub(crate) replays: Arc<Semaphore>,
     pub(crate) metrics: GatewayMetrics,
     pub(crate) prometheus: Option<PrometheusHandle>,
     pub(crate) started: Instant,
@@ -44,7 +46,14 @@ pub(crate) struct SocketCount {
     open: AtomicUsize,
     idle: Notify,
     /// Open sockets per user; users without one are not kept.
-    per_user: Mutex<HashMap<UserId, usize>>,
+    per_user: Mutex<HashMap<UserId, UserSockets>>,
+}
+
+/// One user's open sockets on this gateway.
+struct UserSockets {
+    open: usize,
+    /// Replay slots shared by the user's sockets (`max-replays-per-user`).
+    replays: Arc<Semaphore>,
 }
 
 /// Why a socket could not be opened.
@@ -63,7 +72,7 @@ impl SocketCount {
         self: &Arc<Self>,
         user: &UserId,
         max: usize,
-        per_user: usize,
+        budgets: &Budgets,
     ) -> Result<SocketSlot, Full> {
         let mut current = self.open.load(Ordering::Relaxed);
         loop {
@@ -86,16 +95,19 @@ impl SocketCount {
             user: None,
         };
         let mut users = self.users_lock();
-        let open = users.entry(user.clone()).or_insert(0);
-        if *open >= per_user {
+        let sockets = users.entry(user.clone()).or_insert_with(|| UserSockets {
+            open: 0,
+            replays: Arc::new(Semaphore::new(budgets.replays_per_user)),
+        });
+        if sockets.open >= budgets.sockets_per_user {
             return Err(Full::User);
         }
-        *open += 1;
-        slot.user = Some(user.clone());
+        sockets.open += 1;
+        slot.user = Some((user.clone(), Arc::clone(&sockets.replays)));
         Ok(slot)
     }
 
-    fn users_lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, usize>> {
+    fn users_lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, UserSockets>> {
         self.per_user.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -118,17 +130,25 @@ impl SocketCount {
 /// One open socket; releases its slot (the process's and its user's) on drop.
 pub(crate) struct SocketSlot {
     count: Arc<SocketCount>,
-    /// Set once the user's count was taken.
-    user: Option<UserId>,
+    /// Set once the user's count was taken: the user and their replay slots.
+    user: Option<(UserId, Arc<Semaphore>)>,
+}
+
+impl SocketSlot {
+    /// The replay slots of the socket's user.
+    pub(crate) fn user_replays(&self) -> Arc<Semaphore> {
+        let (_, replays) = self.user.as_ref().expect("a handed-out slot has its user");
+        Arc::clone(replays)
+    }
 }
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        if let Some(user) = &self.user {
+        if let Some((user, _)) = &self.user {
             let mut users = self.count.users_lock();
-            if let Some(open) = users.get_mut(user) {
-                *open -= 1;
-                if *open == 0 {
+            if let Some(sockets) = users.get_mut(user) {
+                sockets.open -= 1;
+                if sockets.open == 0 {
                     users.remove(user);
                 }
             }
@@ -144,12 +164,15 @@ impl Drop for SocketSlot {
 pub(crate) enum Budget {
     /// `max-sockets-per-user`.
     SocketsPerUser,
+    /// No replay slot (`max-replays-per-user`, `max-replays`) within `replay-wait-ms`.
+    Replays,
 }
 
 impl Budget {
     fn as_str(self) -> &'static str {
         match self {
             Budget::SocketsPerUser => "sockets_per_user",
+            Budget::Replays => "replays",
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::RedisServer;
 use crate::resp::{Connection, Reply};
 
-const SLOTS: i64 = 16384;
+pub(crate) const SLOTS: i64 = 16384;
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A local Redis Cluster: `masters` masters with `replicas_per_master` replicas each, all
@@ -14,7 +14,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 ///
 /// ## Behavior
 /// - Nodes run in cluster mode (`--cluster-enabled yes`, `nodes.conf` in each node's dir,
-///   1 s node timeout) on ports `p` whose bus port `p + 10000` was free.
+///   1 s node timeout, `cluster-require-full-coverage no` so that the other masters keep
+///   serving while one master's slots are uncovered) on ports `p` whose bus port `p + 10000` was free.
 /// - Construction returns only when every node reports `cluster_state:ok`, all 16384
 ///   slots are assigned, every node knows every other, and all nodes return the same
 ///   `CLUSTER SLOTS` map with the expected number of replicas per range.
@@ -47,7 +48,15 @@ impl RedisCluster {
         );
         let total = masters * (1 + replicas_per_master);
         let nodes: Vec<RedisServer> = (0..total)
-            .map(|_| RedisServer::builder().cluster(true).start())
+            .map(|_| {
+                RedisServer::builder()
+                    .cluster(true)
+                    // A failed master's slots are uncovered until its replica is promoted;
+                    // with full coverage required, every node would refuse every query
+                    // meanwhile, and a fault could not stay on its shard.
+                    .arg("--cluster-require-full-coverage", "no")
+                    .start()
+            })
             .collect();
         let output = Command::new("redis-cli")
             .arg("--cluster")
@@ -180,9 +189,9 @@ impl RedisCluster {
 }
 
 /// `(first slot, last slot, [master port, replica ports sorted])`, sorted by first slot.
-type SlotMap = Vec<(i64, i64, Vec<i64>)>;
+pub(crate) type SlotMap = Vec<(i64, i64, Vec<i64>)>;
 
-fn slot_map(reply: &Reply) -> Option<SlotMap> {
+pub(crate) fn slot_map(reply: &Reply) -> Option<SlotMap> {
     let Reply::Array(Some(ranges)) = reply else {
         return None;
     };

@@ -8,23 +8,35 @@
 //! - [`RedisServer`] / [`RedisServerBuilder`]: one `redis-server` on an ephemeral loopback
 //!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
 //!   `CLIENT LIST` helpers.
-//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`.
+//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`;
+//!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion;
+//!   `reshard`: move a slot and its keys to another master.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
+//! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
+//!   polling until a condition holds, for every crate's suite.
+//! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
+//!   under `cargo test` too (nextest already does).
 //!
 //! Needs `redis-server`, `redis-cli` (`apt-get install -y redis-server`) and `setpriv`
 //! (util-linux); TLS servers also need `openssl(1)`. Servers never outlive the test process: they are forked by one
 //! long-lived spawner thread under `setpriv --pdeathsig KILL`, and killed on Drop.
 
 mod cluster;
+mod failover;
+mod own_process;
+mod polling;
 mod ports;
 mod proxy;
+mod reshard;
 mod resp;
 mod server;
 mod spawner;
 mod tls;
 
 pub use cluster::RedisCluster;
+pub use own_process::rerun_alone;
+pub use polling::{eventually, fast_manager_toml};
 pub use proxy::FaultProxy;
 pub use resp::ping;
-pub use server::{ClientInfo, RedisServer, RedisServerBuilder};
+pub use server::{ClientInfo, ClientLister, RedisServer, RedisServerBuilder};

@@ -363,24 +363,50 @@ impl RedisServer {
     /// # Panics
     /// If the server does not answer within 5 s.
     pub fn client_list(&self) -> Vec<ClientInfo> {
-        let fail = |e: &dyn std::fmt::Display| -> ! {
-            panic!("ssot-testkit: CLIENT LIST on {}: {e}", self.addr())
+        self.client_lister().list()
+    }
+
+    /// One connection that lists the server's clients again and again, for sampling while
+    /// a load runs (each [`client_list`](Self::client_list) opens a connection of its own).
+    ///
+    /// # Panics
+    /// If the server does not answer within 5 s.
+    pub fn client_lister(&self) -> ClientLister {
+        let addr = self.addr();
+        let mut conn = Connection::open(addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("ssot-testkit: CLIENT LIST on {addr}: {e}"));
+        let own_id = match conn.command(&["CLIENT", "ID"]) {
+            Ok(Reply::Integer(id)) => id as u64,
+            other => panic!("ssot-testkit: CLIENT ID on {addr}: {other:?}"),
         };
-        let mut conn =
-            Connection::open(self.addr(), Duration::from_secs(5)).unwrap_or_else(|e| fail(&e));
-        let own_id = match conn.command(&["CLIENT", "ID"]).unwrap_or_else(|e| fail(&e)) {
-            Reply::Integer(id) => id as u64,
-            other => fail(&format!("unexpected CLIENT ID reply {other:?}")),
-        };
-        let list = conn
+        ClientLister { addr, conn, own_id }
+    }
+}
+
+/// A connection that reads `CLIENT LIST`, made by [`RedisServer::client_lister`].
+pub struct ClientLister {
+    addr: SocketAddr,
+    conn: Connection,
+    own_id: u64,
+}
+
+impl ClientLister {
+    /// `CLIENT LIST`, parsed, without this lister's own connection.
+    ///
+    /// # Panics
+    /// If the server does not answer within 5 s.
+    pub fn list(&mut self) -> Vec<ClientInfo> {
+        let addr = self.addr;
+        let list = self
+            .conn
             .command(&["CLIENT", "LIST"])
-            .unwrap_or_else(|e| fail(&e));
+            .unwrap_or_else(|e| panic!("ssot-testkit: CLIENT LIST on {addr}: {e}"));
         let text = list
             .as_text()
-            .unwrap_or_else(|| fail(&format!("unexpected reply {list:?}")));
+            .unwrap_or_else(|| panic!("ssot-testkit: CLIENT LIST on {addr}: {list:?}"));
         text.lines()
             .map(ClientInfo::parse)
-            .filter(|c| c.id != own_id)
+            .filter(|c| c.id != self.own_id)
             .collect()
     }
 }

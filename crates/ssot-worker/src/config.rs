@@ -9,7 +9,11 @@ use redis_ssot::config::{positive, positive_ms};
 use serde::Deserialize;
 
 /// Queue the gateway enqueues chat messages on, and the worker consumes by default.
-pub const AGENT_QUEUE: &str = "agent";
+pub const AGENT_QUEUE: &str = redis_ssot::stores::chat::CHAT_QUEUE;
+/// Default number of streams the queue is split into (see [`JobsConfig::partitions`]).
+///
+/// [`JobsConfig::partitions`]: redis_ssot::stores::jobs::JobsConfig::partitions
+pub const DEFAULT_QUEUE_PARTITIONS: u32 = redis_ssot::stores::jobs::DEFAULT_PARTITIONS;
 /// Default jobs run at once per worker.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default budget of one agent run (the whole run, not one step).
@@ -36,6 +40,9 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WorkerOptions {
     /// Job queue to consume (default [`AGENT_QUEUE`]).
     pub queue: Option<String>,
+    /// Streams the queue is split into, each with its own hash tag (1 to 1024). Must be at
+    /// least the gateway's count for the same queue, or some users' jobs are never run.
+    pub queue_partitions: Option<u32>,
     /// Jobs run at once (`--concurrency`).
     pub concurrency: Option<usize>,
     /// Consumer name in the queue's group; default `<hostname>-<pid>-<random>`. Must be unique
@@ -111,6 +118,8 @@ pub struct ScheduleConfig {
 pub struct WorkerConfig {
     /// Queue consumed.
     pub queue: String,
+    /// Streams the queue is split into.
+    pub queue_partitions: u32,
     /// Jobs run at once.
     pub concurrency: usize,
     /// Consumer name.
@@ -149,6 +158,14 @@ impl WorkerOptions {
         let queue = self.queue.unwrap_or_else(|| AGENT_QUEUE.to_owned());
         redis_ssot::keys::check_name("queue", &queue)
             .map_err(|e| ConfigError::new("worker.queue", e.to_string()))?;
+        let queue_partitions = self.queue_partitions.unwrap_or(DEFAULT_QUEUE_PARTITIONS);
+        let most = redis_ssot::stores::jobs::MAX_PARTITIONS;
+        if !(1..=most).contains(&queue_partitions) {
+            return Err(ConfigError::new(
+                "worker.queue-partitions",
+                format!("must be between 1 and {most}, got {queue_partitions}"),
+            ));
+        }
         let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if !(1..=4096).contains(&concurrency) {
             return Err(ConfigError::new(
@@ -276,6 +293,7 @@ impl WorkerOptions {
 
         Ok(WorkerConfig {
             queue,
+            queue_partitions,
             concurrency,
             consumer,
             agent,
@@ -392,6 +410,8 @@ mod tests {
         assert_eq!(key_of("concurrency = 0"), "worker.concurrency");
         assert_eq!(key_of("consumer = \"a b\""), "worker.consumer");
         assert_eq!(key_of("queue = \"{x}\""), "worker.queue");
+        assert_eq!(key_of("queue-partitions = 0"), "worker.queue-partitions");
+        assert_eq!(key_of("queue-partitions = 1025"), "worker.queue-partitions");
         assert_eq!(
             key_of("agent-timeout-ms = 5000\nreclaim-idle-ms = 5500"),
             "worker.reclaim-idle-ms"

@@ -12,11 +12,17 @@
 //! - `retry`: backoff and deadline-bounded retries of Redis calls.
 //!
 //! # Delivery guarantees
-//! Jobs come from [`Jobs`](redis_ssot::stores::jobs::Jobs) (stream + consumer group). A job is
+//! Jobs come from [`Jobs`](redis_ssot::stores::jobs::Jobs) (stream + consumer group, split
+//! into `queue-partitions` streams), written by the gateway and read here through one seam,
+//! [`redis_ssot::stores::chat`] (`NewJob::chat` / `Job::chat`). A job is
 //! acked only after its last event is stored, so a crash anywhere means the job runs again
 //! after `reclaim-idle`. Every event is appended with `Events::append_once(job id, seq)`, so
 //! what a dead worker already emitted is not delivered twice, and the end of a run
 //! (`agent_completed` / `agent_failed`) is appended once per job whichever attempt gets there.
+//!
+//! One job cannot take the worker down: an agent that panics fails its attempt, the demo
+//! agent's parser has a depth bound, and users read a generic `agent_failed` reason
+//! ([`FAILED_REASON`]) while the detail goes to the log and the dead letter.
 //!
 //! Redis is reached only through the process's [`redis_ssot::RedisManager`].
 //!
@@ -43,8 +49,9 @@ use redis_ssot::RedisManager;
 
 pub use agent::{Agent, AgentError, AgentFuture, DemoAgent, FAILED_REASON, HttpAgent, Run};
 pub use config::{AGENT_QUEUE, ConfigError, ScheduleOptions, WorkerConfig, WorkerOptions};
+pub use redis_ssot::stores::chat::CHAT_KIND;
 pub use schedule::{Heartbeat, HeartbeatRun, ScheduledJob, Tick};
-pub use worker::{CHAT_KIND, Worker};
+pub use worker::Worker;
 
 /// Why the worker could not run.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,10 @@ const MIN_DELAY: Duration = Duration::from_millis(50);
 /// Longest pause between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(5);
 
-/// Exponential backoff with full jitter, honouring the error's `retry_after` hint.
+/// Exponential backoff with equal jitter (each pause is drawn between half and all of a
+/// ceiling that doubles per failure), honouring the error's `retry_after` hint. Equal rather
+/// than full jitter: a pause never comes out near zero, so a worker does not hammer a Redis
+/// that just failed, while the random half still spreads the workers' retries apart.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     ceiling: Duration,
@@ -59,5 +62,30 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_are_equal_jitter_of_a_doubling_ceiling() {
+        let mut backoff = Backoff::new();
+        assert!(!backoff.failing());
+        for ceiling in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000] {
+            let ceiling = Duration::from_millis(ceiling);
+            let pause = backoff.next(None);
+            assert!(
+                pause >= ceiling / 2 && pause <= ceiling,
+                "{pause:?} outside {:?}..={ceiling:?}",
+                ceiling / 2
+            );
+        }
+        assert!(backoff.failing());
+        // A longer hint wins, up to the longest pause.
+        assert_eq!(backoff.next(Some(Duration::from_secs(60))), MAX_DELAY);
+        backoff.reset();
+        assert!(backoff.next(None) <= MIN_DELAY);
     }
 }

@@ -28,8 +28,6 @@ use crate::config::{AgentConfig, WorkerConfig, err};
 use crate::retry::{self, Backoff};
 use crate::schedule::{HEARTBEAT, Heartbeat, ScheduledJob, run_schedule};
 
-/// Job kind of chat messages.
-pub const CHAT_KIND: &str = "chat";
 /// Longest wait of one claim; also how late a worker may notice a shutdown.
 const CLAIM_BLOCK: Duration = Duration::from_millis(500);
 /// Budget of the few commands that close a job (ack, fail, notifications).
@@ -136,6 +134,7 @@ impl Worker {
             &self.config.queue,
             JobsConfig {
                 max_deliveries: self.config.max_deliveries,
+                partitions: self.config.queue_partitions,
                 ..JobsConfig::default()
             },
         )?;
@@ -154,6 +153,7 @@ impl Worker {
         });
         tracing::info!(
             queue = %shared.config.queue,
+            partitions = shared.config.queue_partitions,
             consumer = %shared.config.consumer,
             concurrency = shared.config.concurrency,
             schedules = schedules.len(),
@@ -290,17 +290,19 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 async fn process(shared: &Shared, job: Job) {
     let config = &shared.config;
     let deadline = Instant::now() + config.agent_timeout;
-    let message_id = job.payload["message_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let text = job.payload["text"].as_str().map(str::to_owned);
+    // A job that is not a chat message still gets a run (and its `agent_failed`), under
+    // whatever message id it names.
+    let chat = job.chat();
+    let (message_id, text) = match &chat {
+        Ok(chat) => (chat.message_id.clone(), chat.text.clone()),
+        Err(_) => (message_id_of(&job.payload).to_owned(), String::new()),
+    };
 
     let mut run = match Run::start(
         Arc::clone(&shared.stores),
         job.clone(),
         message_id,
-        text.clone().unwrap_or_default(),
+        text,
         deadline,
     )
     .await
@@ -322,15 +324,7 @@ async fn process(shared: &Shared, job: Job) {
     };
 
     let outcome = tokio::time::timeout_at(deadline, async {
-        if job.kind != CHAT_KIND {
-            return Err(AgentError::Failed(format!(
-                "unsupported job kind {:?}",
-                job.kind
-            )));
-        }
-        if text.is_none() {
-            return Err(AgentError::Failed("payload lacks a string \"text\"".into()));
-        }
+        chat.map_err(|e| AgentError::Failed(e.to_string()))?;
         run.begin().await?;
         // A panicking agent fails this attempt like any other error (retried, then
         // dead-lettered), instead of unwinding through the task and leaving the job to sit
@@ -369,6 +363,12 @@ async fn process(shared: &Shared, job: Job) {
     }
 }
 
+/// The message id a job's payload names, even when it is not a valid chat job
+/// (see `redis_ssot::stores::chat`), so its `agent_failed` still reaches the message.
+fn message_id_of(payload: &Value) -> &str {
+    payload["message_id"].as_str().unwrap_or_default()
+}
+
 /// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
 fn panic_message(panic: &(dyn Any + Send)) -> &str {
     panic
@@ -394,8 +394,7 @@ async fn fail(shared: &Shared, job: &Job, run: Option<&mut Run>, reason: &str) {
             Some(run) => run.finish(AGENT_FAILED, data).await,
             None => {
                 let scope = UserScope::new(job.user.clone());
-                let message_id = job.payload["message_id"].as_str().unwrap_or_default();
-                announce(shared, &scope, &job.id, message_id, data).await
+                announce(shared, &scope, &job.id, message_id_of(&job.payload), data).await
             }
         };
         if let Err(e) = announced {
@@ -425,7 +424,7 @@ async fn announce_dead_letter(shared: &Shared, dead: DeadLetter) {
         return;
     };
     let scope = UserScope::new(user);
-    let message_id = dead.payload["message_id"].as_str().unwrap_or_default();
+    let message_id = message_id_of(&dead.payload);
     let data = json_map(json!({ "reason": FAILED_REASON, "attempts": dead.deliveries }));
     if let Err(e) = announce(shared, &scope, &dead.job_id, message_id, data).await {
         tracing::error!(job = %dead.job_id, cause = %e, "could not announce a dead-lettered job");

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{BreakerConfig, RedisConfig, TlsConfig, Topology, redact_url, serialize_ms};
+use super::{
+    BreakerConfig, BulkConfig, RedisConfig, TlsConfig, Topology, redact_url, serialize_ms,
+};
 
 /// What a [`RedisConfig`] serializes as: the keys of `[redis]`, secrets redacted.
 #[derive(Serialize)]
@@ -27,6 +29,7 @@ struct RedisView<'a> {
     #[serde(serialize_with = "serialize_ms")]
     reconnect_max_delay_ms: Duration,
     breaker: &'a BreakerConfig,
+    bulk: &'a BulkConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<TlsView<'a>>,
 }
@@ -55,6 +58,7 @@ impl Serialize for RedisConfig {
             reconnect_min_delay_ms: self.reconnect_min_delay,
             reconnect_max_delay_ms: self.reconnect_max_delay,
             breaker: &self.breaker,
+            bulk: &self.bulk,
             tls: self.tls.as_ref().map(|tls| TlsView {
                 ca_file: tls.ca_file.as_deref(),
                 cert_file: tls.client.as_ref().map(|c| c.cert_file.as_path()),

@@ -1,6 +1,6 @@
 //! `REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
 
-use super::{BreakerOptions, ConfigError, RedisOptions, TlsOptions};
+use super::{BreakerOptions, BulkOptions, ConfigError, RedisOptions, TlsOptions};
 use crate::error::Result;
 
 /// Environment variables for Redis settings besides `REDIS_URL`; any other `SSOT_REDIS_*` is a typo.
@@ -13,6 +13,8 @@ const ENV_KEYS: &[&str] = &[
     "SSOT_REDIS_RECONNECT_MIN_DELAY_MS",
     "SSOT_REDIS_RECONNECT_MAX_DELAY_MS",
     "SSOT_REDIS_BREAKER_OPEN_DURATION_MS",
+    "SSOT_REDIS_BULK_TIMEOUT_MS",
+    "SSOT_REDIS_BULK_CONCURRENCY",
     "SSOT_REDIS_TLS_CA_FILE",
     "SSOT_REDIS_TLS_CERT_FILE",
     "SSOT_REDIS_TLS_KEY_FILE",
@@ -30,6 +32,7 @@ impl RedisOptions {
         let mut opts = RedisOptions::default();
         let mut breaker = BreakerOptions::default();
         let mut tls = TlsOptions::default();
+        let mut bulk = BulkOptions::default();
         for (key, value) in vars {
             if key == "REDIS_URL" {
                 opts.url = Some(value.into());
@@ -70,6 +73,8 @@ impl RedisOptions {
                 "SSOT_REDIS_BREAKER_OPEN_DURATION_MS" => {
                     breaker.open_duration_ms = Some(number(&value)?)
                 }
+                "SSOT_REDIS_BULK_TIMEOUT_MS" => bulk.timeout_ms = Some(number(&value)?),
+                "SSOT_REDIS_BULK_CONCURRENCY" => bulk.concurrency = Some(number(&value)? as usize),
                 "SSOT_REDIS_TLS_CA_FILE" => tls.ca_file = Some(value.into()),
                 "SSOT_REDIS_TLS_CERT_FILE" => tls.cert_file = Some(value.into()),
                 "SSOT_REDIS_TLS_KEY_FILE" => tls.key_file = Some(value.into()),
@@ -78,6 +83,9 @@ impl RedisOptions {
         }
         if breaker.open_duration_ms.is_some() {
             opts.breaker = Some(breaker);
+        }
+        if bulk.timeout_ms.is_some() || bulk.concurrency.is_some() {
+            opts.bulk = Some(bulk);
         }
         if tls.ca_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some() {
             opts.tls = Some(tls);

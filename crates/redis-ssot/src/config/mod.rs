@@ -7,12 +7,14 @@
 //! # Layout
 //! - this file: the option and config types, [`ConfigError`], [`Redacted`], the shared
 //!   [`positive`] / [`positive_ms`] checks, and [`RedisOptions::resolve`].
+//! - `bulk`: `[redis.bulk]`, the lane of long reads.
 //! - `env`: `REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
 //! - `url`: URL and topology parsing, [`RedisUrl`], [`redact_url`].
 //! - `tls`: reading and checking the PEM files of `[redis.tls]`.
 //! - `display`: `Display` of [`RedisConfig`] as TOML, from its `Serialize` view, and the
 //!   redacting `Debug` impls.
 
+mod bulk;
 mod display;
 mod env;
 mod tls;
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use self::bulk::{BulkConfig, BulkOptions, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
 pub use self::url::{RedisUrl, redact_url};
 
 /// Default application name used in connection names (`ssot:<app>:<role>`).
@@ -179,6 +182,8 @@ pub struct RedisOptions {
     pub reconnect_max_delay_ms: Option<u64>,
     /// Circuit breaker.
     pub breaker: Option<BreakerOptions>,
+    /// The lane of long reads (replays, scans).
+    pub bulk: Option<BulkOptions>,
     /// Certificates for `rediss://`.
     pub tls: Option<TlsOptions>,
 }
@@ -309,6 +314,8 @@ pub struct RedisConfig {
     pub reconnect_max_delay: Duration,
     /// Circuit breaker.
     pub breaker: BreakerConfig,
+    /// The lane of long reads.
+    pub bulk: BulkConfig,
     /// TLS material; `Some` exactly when the URL(s) are `rediss://`.
     pub tls: Option<TlsConfig>,
 }
@@ -344,6 +351,7 @@ impl RedisOptions {
                 }),
                 (a, b) => b.or(a),
             },
+            bulk: BulkOptions::merge(self.bulk, other.bulk),
             tls: match (self.tls, other.tls) {
                 (Some(a), Some(b)) => Some(TlsOptions {
                     ca_file: b.ca_file.or(a.ca_file),
@@ -417,6 +425,7 @@ impl RedisOptions {
             reconnect_min_delay,
             reconnect_max_delay,
             breaker: resolve_breaker(self.breaker.unwrap_or_default())?,
+            bulk: self.bulk.unwrap_or_default().resolve()?,
             tls: tls::resolve(&topology.urls(), self.tls)?,
             topology,
         })

@@ -5,8 +5,8 @@
 //! - **Command lane** (`ssot:<app>:command`): short hot-path commands and scripts, and the
 //!   health PING. Failures, timeouts and slow calls all count against the breaker.
 //! - **Bulk lane** (`ssot:<app>:bulk`, opened on first use): long reads (replay pages, scans,
-//!   large ranges). At most [`DEFAULT_BULK_CONCURRENCY`] run at once per process; the rest
-//!   wait, at most the bulk timeout, in this process rather than in Redis. A bulk call is
+//!   large ranges). At most `[redis.bulk] concurrency` (default 2) run at once per process;
+//!   the rest wait, at most `[redis.bulk] timeout-ms` (default 5000), in this process rather than in Redis. A bulk call is
 //!   refused at once unless its breaker is closed, and never serves as a half-open probe. Its
 //!   slowness and its timeouts never count against the breaker (a timeout recycles the bulk
 //!   connection instead); connection-level and server-busy errors still count.
@@ -15,23 +15,22 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, ScriptInvocation, ToRedisArgs};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult,
+    ScriptInvocation, ToRedisArgs, Value,
+};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::RedisManager;
 use crate::breaker::{CircuitBreaker, Permit};
+use crate::domains::{Domain, Domains, Route};
 use crate::error::{Error, Result, is_transient_redis};
 use crate::link::{Conn, Link};
 
-/// Budget of one bulk call (config key to come: `bulk-timeout-ms`).
-pub(crate) const DEFAULT_BULK_TIMEOUT: Duration = Duration::from_millis(5000);
-/// Bulk calls running at once per process (config key to come: `bulk-concurrency`).
-pub(crate) const DEFAULT_BULK_CONCURRENCY: usize = 4;
 /// How long callers are told to wait when the bulk lane stayed full.
 const BULK_BUSY_RETRY: Duration = Duration::from_millis(100);
 
@@ -52,21 +51,15 @@ pub(crate) struct BulkLane {
     pub(crate) timeout: Duration,
 }
 
-/// Connections for blocking commands, each opened on first use.
-pub(crate) struct BlockingPool {
-    pub(crate) links: Vec<Arc<Link>>,
-    pub(crate) started: Vec<AtomicBool>,
-    pub(crate) free: Mutex<Vec<usize>>,
-    pub(crate) permits: Semaphore,
-}
-
 impl RedisManager {
     /// Runs one command on the command connection.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let route = self.inner.domains.route_of(cmd);
         self.exec(
             Lane::Command,
             &self.inner.command,
             None,
+            &self.inner.domains.resolve(route),
             |mut conn| async move { cmd.query_async(&mut conn).await },
         )
         .await
@@ -74,10 +67,17 @@ impl RedisManager {
 
     /// Runs a pipeline (or MULTI/EXEC transaction) on the command connection.
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
+        let domains = &self.inner.domains;
+        let route = pipe
+            .cmd_iter()
+            .map(|cmd| domains.route_of(cmd))
+            .find(|route| *route != Route::Keyless)
+            .unwrap_or(Route::Keyless);
         self.exec(
             Lane::Command,
             &self.inner.command,
             None,
+            &self.inner.domains.resolve(route),
             |mut conn| async move { pipe.query_async(&mut conn).await },
         )
         .await
@@ -89,10 +89,12 @@ impl RedisManager {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T> {
+        let route = script_route(&self.inner.domains, invocation).await;
         self.exec(
             Lane::Command,
             &self.inner.command,
             None,
+            &self.inner.domains.resolve(route),
             |mut conn| async move { invocation.invoke_async(&mut conn).await },
         )
         .await
@@ -103,8 +105,12 @@ impl RedisManager {
     /// short calls. Fails with [`Error::Unavailable`] when the lane stayed full for the bulk
     /// timeout.
     pub async fn query_bulk<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        self.exec_bulk(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
+        let route = self.inner.domains.route_of(cmd);
+        self.exec_bulk(
+            route,
+            |mut conn| async move { cmd.query_async(&mut conn).await },
+        )
+        .await
     }
 
     /// Runs a long-reading Lua script (a replay page) on the bulk lane; see
@@ -113,8 +119,11 @@ impl RedisManager {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.exec_bulk(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await
+        let route = script_route(&self.inner.domains, invocation).await;
+        self.exec_bulk(route, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
     }
 
     /// Publishes `payload` on `channel`; returns how many subscribers received it.
@@ -128,30 +137,16 @@ impl RedisManager {
     /// the command timeout. Waits at most the command timeout for a free connection.
     pub async fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd, block: Duration) -> Result<T> {
         let inner = &self.inner;
-        let pool = &inner.blocking;
         let timeout = inner.config.command_timeout;
-        let _permit = tokio::time::timeout(timeout, pool.permits.acquire())
-            .await
-            .map_err(|_| Error::Unavailable {
-                retry_after: Duration::from_millis(50),
-                reason: "blocking pool exhausted",
-            })?
-            .expect("the pool semaphore is never closed");
-        let slot = SlotGuard::take(pool);
-        let link = &pool.links[slot.index];
-        if !pool.started[slot.index].swap(true, Ordering::AcqRel) {
-            inner.tasks.spawn(Arc::clone(link).run());
-        }
-        if !link.is_up() && !link.wait_up(inner.config.connect_timeout).await {
-            // Let the breaker judge an unreachable server like any other call.
-            self.exec(Lane::Blocking, link, Some(timeout), |_| async { Ok(()) })
-                .await?;
-        }
+        let domain = inner.domains.resolve(inner.domains.route_of(cmd));
+        let lent = self.lend(&inner.blocking, &domain).await?;
+        let link = lent.link();
         let result = self
             .exec(
                 Lane::Blocking,
                 link,
                 Some(block + timeout),
+                &domain,
                 |mut conn| async move { cmd.query_async(&mut conn).await },
             )
             .await;
@@ -166,7 +161,7 @@ impl RedisManager {
 
     /// The bulk lane's admission: a permit of the lane (waiting at most the bulk timeout), the
     /// connection opened on first use, then the common call path.
-    async fn exec_bulk<T, F, Fut>(&self, f: F) -> Result<T>
+    async fn exec_bulk<T, F, Fut>(&self, route: Route, f: F) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -175,7 +170,8 @@ impl RedisManager {
         let bulk = &inner.bulk;
         // Refuse before queueing: a caller must not wait for a lane whose calls would be
         // refused anyway.
-        inner.breaker.acquire_unprobed()?;
+        let domain = inner.domains.resolve(route);
+        domain.breaker.acquire_unprobed()?;
         let _permit = tokio::time::timeout(bulk.timeout, bulk.permits.acquire())
             .await
             .map_err(|_| {
@@ -192,7 +188,26 @@ impl RedisManager {
         if !bulk.link.is_up() {
             bulk.link.wait_up(inner.config.connect_timeout).await;
         }
-        self.exec(Lane::Bulk, &bulk.link, None, f).await
+        self.exec(Lane::Bulk, &bulk.link, None, &domain, f).await
+    }
+
+    /// PINGs the master of `domain` (the server on one Redis) through the domain's breaker.
+    pub(super) async fn ping_domain(&self, domain: &Domain) -> Result<()> {
+        let node = self
+            .inner
+            .domains
+            .is_cluster()
+            .then(|| domain.name.to_string());
+        let ping = redis::cmd("PING");
+        let (ping, node) = (&ping, node.as_deref());
+        self.exec(
+            Lane::Command,
+            &self.inner.command,
+            None,
+            domain,
+            |mut conn| async move { conn.on_node(ping, node).await.map(drop) },
+        )
+        .await
     }
 
     /// Admission, budget, outcome accounting: the path of every call.
@@ -205,13 +220,15 @@ impl RedisManager {
         lane: Lane,
         link: &Link,
         budget: Option<Duration>,
+        domain: &Domain,
         f: F,
     ) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let breaker = &self.inner.breaker;
+        let domains = &self.inner.domains;
+        let breaker = &domain.breaker;
         let admitted = match lane {
             Lane::Bulk => breaker.acquire_unprobed(),
             Lane::Command | Lane::Blocking => breaker.acquire(),
@@ -267,6 +284,11 @@ impl RedisManager {
             Some(Err(err)) if err.is_timeout() => Err(timed_out(&mut pending)),
             Some(Err(err)) => {
                 link.observe_error(epoch, &err);
+                if err.is_io_error() || err.is_connection_dropped() || err.is_cluster_error() {
+                    // A node failed or slots moved: learn the new owners now, not at the next
+                    // health round.
+                    domains.request_refresh();
+                }
                 let failed = is_transient_redis(&err);
                 if failed || lane != Lane::Bulk {
                     pending.finish(failed, counted);
@@ -284,6 +306,47 @@ impl RedisManager {
                 Ok(value)
             }
         }
+    }
+}
+
+/// The route of a script call. A [`ScriptInvocation`] does not show its keys, so on a
+/// Cluster it is asked to build its `EVALSHA` against a connection that only notes the route
+/// and answers with an error; nothing is sent.
+pub(super) async fn script_route(domains: &Domains, invocation: &ScriptInvocation<'_>) -> Route {
+    if !domains.is_cluster() {
+        return Route::Keyless;
+    }
+    let mut probe = RouteProbe {
+        domains,
+        route: Route::Keyless,
+    };
+    let _: RedisResult<Value> = invocation.invoke_async(&mut probe).await;
+    probe.route
+}
+
+/// See [`script_route`].
+struct RouteProbe<'a> {
+    domains: &'a Domains,
+    route: Route,
+}
+
+impl redis::aio::ConnectionLike for RouteProbe<'_> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.route = self.domains.route_of(cmd);
+        Box::pin(async { Err(RedisError::from((ErrorKind::Client, "route probe"))) })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _: &'a Pipeline,
+        _: usize,
+        _: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async { Err(RedisError::from((ErrorKind::Client, "route probe"))) })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
     }
 }
 
@@ -307,34 +370,6 @@ impl Drop for PendingCall<'_> {
         if let Some(permit) = self.permit.take() {
             self.breaker.release(permit);
         }
-    }
-}
-
-/// A blocking-pool slot, returned on drop.
-struct SlotGuard<'a> {
-    pool: &'a BlockingPool,
-    index: usize,
-}
-
-impl<'a> SlotGuard<'a> {
-    fn take(pool: &'a BlockingPool) -> Self {
-        let index = pool
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .expect("a semaphore permit guarantees a free slot");
-        SlotGuard { pool, index }
-    }
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        self.pool
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.index);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The health monitor and its report.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use serde::Serialize;
@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::{Inner, RedisManager};
 use crate::breaker::BreakerState;
+use crate::domains::{DomainHealth, parse_cluster_slots};
 use crate::error::{Error, Result};
 
 /// Health monitor interval while something is wrong, so recovery is seen quickly.
@@ -19,13 +20,14 @@ const FAST_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
 pub struct HealthReport {
     /// The manager instance.
     pub instance_id: String,
-    /// True when the command connection is up, the last PING answered and the circuit is closed.
+    /// True when the command connection is up, the last PING answered and the circuit is
+    /// closed; on a Cluster, for every master.
     pub healthy: bool,
-    /// True when the last PING answered.
+    /// True when the last PING answered (on a Cluster: at least one master's).
     pub reachable: bool,
     /// Round trip of the last PING, in milliseconds.
     pub latency_ms: Option<f64>,
-    /// Circuit breaker state.
+    /// The process-wide circuit breaker state (on a Cluster: that of keyless calls).
     pub breaker: BreakerState,
     /// True when the subscriber connection is up.
     pub subscriber_up: bool,
@@ -33,21 +35,19 @@ pub struct HealthReport {
     pub reconnects: u64,
     /// The last PING error, if the last PING failed.
     pub last_error: Option<String>,
+    /// Each failure domain: the server, or each master of a Cluster.
+    pub domains: Vec<DomainHealth>,
     /// When this report was made (Unix milliseconds).
     pub checked_at_ms: u64,
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// PINGs, detects hung connections, drives breaker recovery and publishes health.
 pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
     let (mut command_up, mut breaker_rx) = match inner.upgrade() {
-        Some(inner) => (inner.command.watch_up(), inner.breaker.watch()),
+        Some(inner) => (
+            inner.command.watch_up(),
+            inner.domains.process().breaker.watch(),
+        ),
         None => return,
     };
     let mut was_healthy: Option<bool> = None;
@@ -62,22 +62,24 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
         let Some(this) = inner.upgrade() else { return };
         let manager = RedisManager { inner: this };
         let inner_ref = &manager.inner;
-        // Ping.
-        let start = Instant::now();
-        let ping: Result<String> = manager.query(&redis::cmd("PING")).await;
-        let latency = start.elapsed();
-        if let Err(Error::Timeout { .. }) = &ping
-            && let Ok((epoch, _)) = inner_ref.command.get()
-        {
-            inner_ref.command.mark_down(epoch, "health ping timed out");
-        }
-        check_subscriber(inner_ref).await;
-        if inner_ref.config.is_cluster() {
-            rename_cluster_links(inner_ref).await;
-        }
-        let breaker = inner_ref.breaker.state();
+        let round = match inner_ref.domains.is_cluster() {
+            false => check_server(&manager).await,
+            true => {
+                let round = check_masters(&manager).await;
+                rename_cluster_links(inner_ref).await;
+                round
+            }
+        };
+        let Round { ping, latency } = round;
+        let breaker = inner_ref.domains.process().breaker.state();
+        let domains = inner_ref.domains.report();
         let reachable = ping.is_ok();
-        let healthy = reachable && breaker == BreakerState::Closed && inner_ref.command.is_up();
+        let healthy = reachable
+            && breaker == BreakerState::Closed
+            && inner_ref.command.is_up()
+            && domains
+                .iter()
+                .all(|d| d.reachable && d.breaker == BreakerState::Closed);
         if reachable {
             metrics::histogram!("ssot_redis_ping_seconds").record(latency.as_secs_f64());
         }
@@ -85,6 +87,18 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
         // Also set here, not only on transitions, so a recorder installed after the manager
         // was built still shows it.
         metrics::gauge!("ssot_breaker_state").set(breaker.gauge());
+        if inner_ref.domains.is_cluster() {
+            for domain in &domains {
+                let label = domain.node.clone();
+                metrics::gauge!("ssot_breaker_state", "domain" => label.clone())
+                    .set(domain.breaker.gauge());
+                metrics::gauge!("ssot_redis_up", "domain" => label).set(if domain.reachable {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
+        }
         if was_healthy != Some(healthy) {
             match (&ping, healthy) {
                 (_, true) => {
@@ -111,23 +125,36 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
                 Some(cause) => format!("{e}: {cause}"),
                 None => e.to_string(),
             }),
-            checked_at_ms: now_ms(),
+            domains,
+            checked_at_ms: crate::clock::unix_ms(),
         });
         let interval = if healthy {
             inner_ref.config.health_interval
         } else {
             inner_ref.config.health_interval.min(FAST_HEALTH_INTERVAL)
         };
-        let breaker_handle = Arc::clone(&inner_ref.breaker);
+        let weak = Arc::downgrade(&manager.inner);
         drop(manager);
         // Sleep, but wake at once when the command connection comes back (the circuit may
-        // probe now) or the breaker changes.
+        // probe now), the breaker changes, or a call saw the cluster's topology change.
+        let refresh = async {
+            match weak.upgrade() {
+                Some(inner) => inner.domains.refresh_requested().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = refresh => {}
             changed = command_up.changed() => {
                 if changed.is_err() { return; }
-                if *command_up.borrow_and_update() {
-                    breaker_handle.on_reconnect();
+                if *command_up.borrow_and_update()
+                    && let Some(inner) = weak.upgrade()
+                {
+                    inner.domains.process().breaker.on_reconnect();
+                    for domain in inner.domains.masters() {
+                        domain.breaker.on_reconnect();
+                    }
                 }
             }
             changed = breaker_rx.changed() => {
@@ -136,6 +163,113 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// What one health round saw: the PING verdict and its latency.
+struct Round {
+    ping: Result<()>,
+    latency: Duration,
+}
+
+/// One server: PING it through the call path, so the breaker judges it like any call.
+async fn check_server(manager: &RedisManager) -> Round {
+    let inner = &manager.inner;
+    let start = Instant::now();
+    let ping: Result<String> = manager.query(&redis::cmd("PING")).await;
+    let latency = start.elapsed();
+    if let Err(Error::Timeout { .. }) = &ping
+        && let Ok((epoch, _)) = inner.command.get()
+    {
+        inner.command.mark_down(epoch, "health ping timed out");
+    }
+    let error = ping.as_ref().err().map(ToString::to_string);
+    inner
+        .domains
+        .process()
+        .observe_ping(ping.is_ok().then_some(latency.as_secs_f64() * 1e3), error);
+    check_subscriber(inner).await;
+    Round {
+        ping: ping.map(drop),
+        latency,
+    }
+}
+
+/// A Cluster: refresh the slot map, then PING every master through its own domain. The
+/// round's verdict is the slowest successful PING, or an error when no master answered.
+async fn check_masters(manager: &RedisManager) -> Round {
+    let inner = &manager.inner;
+    let refreshed = refresh_slot_map(inner).await;
+    let masters = inner.domains.masters();
+    let pings = masters.iter().map(|domain| async move {
+        let start = Instant::now();
+        let ping = manager.ping_domain(domain).await;
+        let latency = start.elapsed();
+        let error = ping.as_ref().err().map(ToString::to_string);
+        domain.observe_ping(ping.is_ok().then_some(latency.as_secs_f64() * 1e3), error);
+        ping.map(|()| latency)
+    });
+    let results = futures_util::future::join_all(pings).await;
+    let latency = results.iter().flatten().max().copied();
+    let ping = match (latency, refreshed) {
+        (Some(_), _) => Ok(()),
+        (None, Err(err)) => Err(err),
+        (None, Ok(())) => Err(Error::Unavailable {
+            retry_after: inner.config.reconnect_min_delay,
+            reason: "no master answered",
+        }),
+    };
+    if ping.is_err()
+        && let Ok((epoch, _)) = inner.command.get()
+    {
+        // Not one node answers: the cluster connection itself may be stale.
+        inner.command.mark_down(epoch, "no cluster node answered");
+    }
+    Round {
+        ping,
+        latency: latency.unwrap_or_default(),
+    }
+}
+
+/// Reads `CLUSTER SLOTS` from the first master that answers (known ones first, then any
+/// node) and installs it.
+async fn refresh_slot_map(inner: &Inner) -> Result<()> {
+    let (_, mut conn) = inner.command.get()?;
+    let cmd = redis::cmd("CLUSTER").arg("SLOTS").clone();
+    let mut nodes: Vec<Option<String>> = inner
+        .domains
+        .masters()
+        .into_iter()
+        .filter(|d| d.health().reachable)
+        .map(|d| Some(d.name.to_string()))
+        .collect();
+    nodes.push(None);
+    let mut last = Error::Unavailable {
+        retry_after: inner.config.reconnect_min_delay,
+        reason: "no node answered CLUSTER SLOTS",
+    };
+    for node in nodes {
+        let reply = tokio::time::timeout(
+            inner.config.command_timeout,
+            conn.on_node(&cmd, node.as_deref()),
+        )
+        .await;
+        match reply {
+            Ok(Ok(value)) => match parse_cluster_slots(&value) {
+                Some(ranges) => {
+                    inner.domains.update(ranges);
+                    return Ok(());
+                }
+                None => last = Error::invalid("CLUSTER SLOTS reply", format!("{value:?}")),
+            },
+            Ok(Err(err)) => last = err.into(),
+            Err(_) => {
+                last = Error::Timeout {
+                    after: inner.config.command_timeout,
+                }
+            }
+        }
+    }
+    Err(last)
 }
 
 /// A subscriber connection that does not answer PING is replaced (and resubscribed).
@@ -157,7 +291,7 @@ async fn check_subscriber(inner: &Inner) {
 
 /// Cluster node connections may be replaced inside the cluster client; name them again.
 async fn rename_cluster_links(inner: &Inner) {
-    for link in [&inner.command, &inner.subscriber] {
+    for link in [&inner.command, &inner.subscriber, &inner.bulk.link] {
         if let Ok((_, mut conn)) = link.get() {
             let cmd = redis::cmd("CLIENT").arg("SETNAME").arg(link.name()).clone();
             let _ =

@@ -4,9 +4,13 @@
 //! - this file: [`RedisManager`], its construction and the process-wide instance.
 //! - `call`: lanes (command, bulk, blocking) and the call path every call takes.
 //! - `health`: the health monitor and [`HealthReport`].
+//! - `pool`: pools of dedicated connections (blocking commands, acknowledged writes).
+//! - `acked`: writes acknowledged by replicas (`WAIT`).
 
+mod acked;
 mod call;
 mod health;
+mod pool;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
@@ -17,15 +21,17 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::breaker::BreakerState;
 use crate::config::RedisConfig;
+use crate::domains::{DomainHealth, Domains, slot_of_key};
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::pubsub::{Dispatcher, Subscription};
-use call::{BlockingPool, BulkLane};
-pub(crate) use call::{DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
+use acked::DEFAULT_ACKED_POOL_SIZE;
+use call::BulkLane;
 pub use health::HealthReport;
-use health::{health_monitor, now_ms};
+use health::health_monitor;
+use pool::Pool;
 
 /// A cheap, cloneable handle to the process's one Redis manager.
 ///
@@ -51,11 +57,12 @@ pub struct RedisManager {
 struct Inner {
     id: String,
     config: RedisConfig,
-    breaker: Arc<CircuitBreaker>,
+    domains: Domains,
     command: Arc<Link>,
     subscriber: Arc<Link>,
     dispatcher: Arc<Dispatcher>,
-    blocking: BlockingPool,
+    blocking: Pool,
+    acked: Pool,
     bulk: BulkLane,
     health: watch::Sender<HealthReport>,
     tasks: TaskGuard,
@@ -93,7 +100,7 @@ impl RedisManager {
     /// runtime. Fails only on configuration problems; use [`RedisManager::connect`] or
     /// [`RedisManager::wait_ready`] to wait for Redis.
     pub fn new(config: RedisConfig) -> Result<RedisManager> {
-        let breaker = Arc::new(CircuitBreaker::new(config.breaker.clone()));
+        let domains = Domains::new(config.breaker.clone(), config.is_cluster());
         let dispatcher = Arc::new(Dispatcher::default());
         let (push_tx, push_rx) = tokio::sync::mpsc::unbounded_channel();
         let command = Link::new(&config, "command", Some(config.command_timeout), None, None);
@@ -105,19 +112,13 @@ impl RedisManager {
             Some(dispatcher.on_connect()),
         );
         let size = config.blocking_pool_size;
-        let blocking = BlockingPool {
-            links: (0..size)
-                .map(|_| Link::new(&config, "blocking", None, None, None))
-                .collect(),
-            started: (0..size).map(|_| AtomicBool::new(false)).collect(),
-            free: Mutex::new((0..size).rev().collect()),
-            permits: Semaphore::new(size),
-        };
+        let blocking = Pool::new(&config, "blocking", size);
+        let acked = Pool::new(&config, "acked", DEFAULT_ACKED_POOL_SIZE);
         let bulk = BulkLane {
-            link: Link::new(&config, "bulk", Some(DEFAULT_BULK_TIMEOUT), None, None),
+            link: Link::new(&config, "bulk", Some(config.bulk.timeout), None, None),
             started: AtomicBool::new(false),
-            permits: Semaphore::new(DEFAULT_BULK_CONCURRENCY),
-            timeout: DEFAULT_BULK_TIMEOUT,
+            permits: Semaphore::new(config.bulk.concurrency),
+            timeout: config.bulk.timeout,
         };
         let id = format!("{:08x}-{:016x}", std::process::id(), rand::random::<u64>());
         let (health, _) = watch::channel(HealthReport {
@@ -129,20 +130,22 @@ impl RedisManager {
             subscriber_up: false,
             reconnects: 0,
             last_error: None,
-            checked_at_ms: now_ms(),
+            domains: Vec::new(),
+            checked_at_ms: crate::clock::unix_ms(),
         });
         let tasks = TaskGuard::default();
         tasks.spawn(Arc::clone(&command).run());
         tasks.spawn(Arc::clone(&subscriber).run());
-        tasks.spawn(Arc::clone(&dispatcher).run(push_rx));
+        tasks.spawn(Arc::clone(&dispatcher).run(Arc::clone(&subscriber), push_rx));
         let inner = Arc::new(Inner {
             id,
             config,
-            breaker,
+            domains,
             command,
             subscriber,
             dispatcher,
             blocking,
+            acked,
             bulk,
             health,
             tasks,
@@ -187,14 +190,29 @@ impl RedisManager {
         &self.inner.config
     }
 
-    /// The circuit breaker state now.
+    /// The state of the process-wide circuit breaker now: the server's on one Redis; on a
+    /// Cluster the one of keyless calls (see [`RedisManager::breaker_state_for`]).
     pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
+        self.inner.domains.process().breaker.state()
     }
 
-    /// Follows the circuit breaker state.
+    /// The state of the breaker that guards calls on `key` (its master's on a Cluster).
+    pub fn breaker_state_for(&self, key: &str) -> BreakerState {
+        let route = match self.inner.domains.is_cluster() {
+            true => crate::domains::Route::Slot(slot_of_key(key.as_bytes())),
+            false => crate::domains::Route::Keyless,
+        };
+        self.inner.domains.resolve(route).breaker.state()
+    }
+
+    /// Follows the process-wide circuit breaker state.
     pub fn watch_breaker(&self) -> watch::Receiver<BreakerState> {
-        self.inner.breaker.watch()
+        self.inner.domains.process().breaker.watch()
+    }
+
+    /// Health of each failure domain now: the server, or each master of a Cluster.
+    pub fn domains(&self) -> Vec<DomainHealth> {
+        self.inner.domains.report()
     }
 
     /// The latest health report.
@@ -216,7 +234,8 @@ impl RedisManager {
             &self.inner.bulk.link,
         ]
         .into_iter()
-        .chain(self.inner.blocking.links.iter())
+        .chain(self.inner.blocking.links().iter())
+        .chain(self.inner.acked.links().iter())
         {
             if link.is_up() {
                 names.push(link.name().to_owned());
@@ -236,7 +255,19 @@ impl RedisManager {
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription> {
         self.inner
             .dispatcher
-            .subscribe(&self.inner.subscriber, channel)
+            .subscribe(&self.inner.subscriber, channel, false)
+            .await
+    }
+
+    /// Like [`RedisManager::subscribe`], for a channel named like a key (its hash tag picks
+    /// its slot) that is published with `SPUBLISH` on a Cluster: it is subscribed with
+    /// `SSUBSCRIBE` on the master owning its slot, follows the slot when it moves, and costs
+    /// the other shards nothing. On one server it is an ordinary channel.
+    pub async fn subscribe_sharded(&self, channel: &str) -> Result<Subscription> {
+        let sharded = self.inner.config.is_cluster();
+        self.inner
+            .dispatcher
+            .subscribe(&self.inner.subscriber, channel, sharded)
             .await
     }
 }

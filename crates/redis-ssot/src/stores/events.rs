@@ -3,7 +3,10 @@
 //! ## Behavior
 //! - One stream per user, `ssot:{u:<id>}:events`; its name is also the live channel.
 //! - [`Events::append`] adds the event and publishes it in one script, so an event that was
-//!   stored was also announced, and ids are assigned by Redis in order.
+//!   stored was also announced, and ids are assigned by Redis in order. On a Cluster the
+//!   announcement is `SPUBLISH`ed and followed with `SSUBSCRIBE`, so it stays on the user's
+//!   shard. With `min_replicas_acked` set, an append returns only after that many replicas
+//!   acknowledged it (`WAIT`), else [`Error::NotReplicated`].
 //! - Retention: at most `max_len` events (approximate trim) and no older than `max_age`;
 //!   an idle stream expires after twice `max_age`.
 //! - [`Events::replay_after`] returns the events after an id, in order, and says whether the
@@ -19,6 +22,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::keys::{UserScope, check_name, family};
 use crate::manager::RedisManager;
 use crate::pubsub::{Subscription, SubscriptionEvent};
+use crate::stores::lua::lua;
 
 /// Default number of events kept per user.
 pub const DEFAULT_MAX_LEN: u64 = 10_000;
@@ -36,6 +41,8 @@ pub const DEFAULT_MAX_LEN: u64 = 10_000;
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Default largest `data` payload.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
+/// Default `WAIT` timeout of acknowledged appends.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default byte budget of one replay page.
 pub const DEFAULT_REPLAY_PAGE_BYTES: usize = 256 * 1024;
 
@@ -225,6 +232,14 @@ pub struct EventsConfig {
     /// before the entry that would exceed it, and always holds at least one entry. Keeps one
     /// replay script short, so Redis's single thread is never held for long.
     pub replay_page_bytes: usize,
+    /// Replicas that must acknowledge an append before it returns (`WAIT`); 0 (the
+    /// default) returns once the master stored it. Opt-in durability across a failover:
+    /// Redis replicates asynchronously, so without it an event acknowledged just before the
+    /// master dies can be lost when its replica is promoted.
+    pub min_replicas_acked: u32,
+    /// How long an append waits for those acknowledgements before failing with
+    /// [`Error::NotReplicated`].
+    pub wait_timeout: Duration,
 }
 
 impl Default for EventsConfig {
@@ -234,6 +249,8 @@ impl Default for EventsConfig {
             max_age: DEFAULT_MAX_AGE,
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             replay_page_bytes: DEFAULT_REPLAY_PAGE_BYTES,
+            min_replicas_acked: 0,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
         }
     }
 }
@@ -243,8 +260,6 @@ impl Default for EventsConfig {
 pub struct Events {
     manager: RedisManager,
     config: EventsConfig,
-    append: Script,
-    replay: Script,
 }
 
 /// The result of [`Events::append_once`].
@@ -256,63 +271,11 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// KEYS[1] stream (= channel), optional KEYS[2] the hash `sequence -> id` of a group of
-/// events appended once; ARGV: max_len, max_age_ms, name, data, name as a JSON string,
-/// sequence (with KEYS[2]). Publishes the event's JSON object ([`Event::to_json`]).
-/// Returns {id, duplicate}.
-const APPEND: &str = r#"
-if KEYS[2] then
-  local seen = redis.call('HGET', KEYS[2], ARGV[6])
-  if seen then return {seen, 1} end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3], 'd', ARGV[4])
--- The new id's time part is the server's clock now (or later, never earlier).
-local min = tonumber(string.match(id, '^%d+')) - tonumber(ARGV[2])
-if min > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', min .. '-0') end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-if KEYS[2] then
-  redis.call('HSET', KEYS[2], ARGV[6], id)
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
-end
-redis.call('PUBLISH', KEYS[1], '{"type":"event","id":"' .. id .. '","event":' .. ARGV[5] .. ',"data":' .. ARGV[4] .. '}')
-return {id, 0}
-"#;
-
-/// KEYS[1] stream; ARGV: after id, count (0: none), byte budget.
-/// Returns {exists, trimmed count, first retained id, last id, entries}: at most `count`
-/// entries, and no more bytes (id, field names and values) than the budget, except that a
-/// single entry larger than the budget is still returned alone. Reads in small chunks so a
-/// page of large entries never materialises more than it returns plus one chunk.
-const REPLAY: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, '0-0', '0-0', {}} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local len, added, first, last = 0, 0, '0-0', '0-0'
-for i = 1, #info, 2 do
-  local k, v = info[i], info[i + 1]
-  if k == 'length' then len = v
-  elseif k == 'entries-added' then added = v
-  elseif k == 'first-entry' and v then first = v[1]
-  elseif k == 'last-generated-id' then last = v end
-end
-local entries, want, budget = {}, tonumber(ARGV[2]), tonumber(ARGV[3])
-local from, bytes = '(' .. ARGV[1], 0
-while #entries < want do
-  local ask = math.min(want - #entries, 16)
-  local chunk = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ask)
-  for _, entry in ipairs(chunk) do
-    local size = #entry[1]
-    for _, field in ipairs(entry[2]) do size = size + #field end
-    if #entries > 0 and bytes + size > budget then
-      return {1, added - len, first, last, entries}
-    end
-    entries[#entries + 1] = entry
-    bytes = bytes + size
-  end
-  if #chunk < ask then break end
-  from = '(' .. chunk[#chunk][1]
-end
-return {1, added - len, first, last, entries}
-"#;
+/// The append script (`lua/events_append.lua`): KEYS[1] stream (= channel), optional
+/// KEYS[2] the `sequence -> id` hash of a group appended once; returns {id, duplicate}.
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_append")));
+/// The replay script (`lua/events_replay.lua`): a page bounded in count and bytes.
+static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_replay")));
 
 type RawEntry = (String, Vec<(String, String)>);
 
@@ -324,12 +287,7 @@ impl Events {
 
     /// The event log with the given retention.
     pub fn with_config(manager: RedisManager, config: EventsConfig) -> Events {
-        Events {
-            manager,
-            config,
-            append: Script::new(APPEND),
-            replay: Script::new(REPLAY),
-        }
+        Events { manager, config }
     }
 
     /// Settings in force.
@@ -340,16 +298,16 @@ impl Events {
     /// Stores an event for the user and announces it; returns its id once stored.
     pub async fn append(&self, scope: &UserScope, name: &str, data: &RawValue) -> Result<EventId> {
         self.check_event(name, data)?;
-        let (id, _duplicate): (String, i64) = self
-            .manager
-            .run_script(
-                self.append
+        let (id, _duplicate) = self
+            .write(
+                APPEND
                     .key(scope.key(family::EVENTS))
                     .arg(self.config.max_len)
                     .arg(self.config.max_age.as_millis() as u64)
                     .arg(name)
                     .arg(data.get())
-                    .arg(json_string(name)),
+                    .arg(json_string(name))
+                    .arg(self.publish_command()),
             )
             .await?;
         id.parse()
@@ -367,10 +325,9 @@ impl Events {
         sequence: u64,
     ) -> Result<Appended> {
         self.check_event(name, data)?;
-        let (id, duplicate): (String, i64) = self
-            .manager
-            .run_script(
-                self.append
+        let (id, duplicate) = self
+            .write(
+                APPEND
                     .key(scope.key(family::EVENTS))
                     .key(scope.named_key(family::EVENTS_ONCE, group)?)
                     .arg(self.config.max_len)
@@ -378,6 +335,7 @@ impl Events {
                     .arg(name)
                     .arg(data.get())
                     .arg(json_string(name))
+                    .arg(self.publish_command())
                     .arg(sequence),
             )
             .await?;
@@ -385,6 +343,29 @@ impl Events {
             id: id.parse()?,
             duplicate: duplicate == 1,
         })
+    }
+
+    /// Runs the append script, acknowledged by `min_replicas_acked` replicas when set.
+    async fn write(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<(String, i64)> {
+        match self.config.min_replicas_acked {
+            0 => self.manager.run_script(invocation).await,
+            replicas => {
+                let timeout = self.config.wait_timeout;
+                self.manager
+                    .run_script_acked(invocation, replicas, timeout)
+                    .await
+            }
+        }
+    }
+
+    /// `SPUBLISH` on a Cluster, so the notification stays on the shard that owns the user's
+    /// slot instead of crossing the cluster bus to every node; `PUBLISH` on one server.
+    fn publish_command(&self) -> &'static str {
+        if self.manager.config().is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
     }
 
     fn check_event(&self, name: &str, data: &RawValue) -> Result<()> {
@@ -416,7 +397,7 @@ impl Events {
         let (exists, trimmed, first, _last, entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
                 .run_script_bulk(
-                    self.replay
+                    REPLAY
                         .key(scope.key(family::EVENTS))
                         .arg(after.to_string())
                         .arg(count.max(1))
@@ -426,7 +407,8 @@ impl Events {
         let truncated = if exists == 0 {
             // The whole log expired: only an id from before the retention age can have lost events.
             after != EventId::ZERO
-                && after.ms < now_ms().saturating_sub(self.config.max_age.as_millis() as u64)
+                && after.ms
+                    < crate::clock::unix_ms().saturating_sub(self.config.max_age.as_millis() as u64)
         } else {
             // Trimmed entries all precede the first retained one. Conservative: an id exactly
             // equal to the last trimmed one is also reported, since it cannot be told apart.
@@ -445,7 +427,7 @@ impl Events {
         let (_exists, _trimmed, _first, last, _entries): (i64, i64, String, String, Vec<RawEntry>) =
             self.manager
                 .run_script(
-                    self.replay
+                    REPLAY
                         .key(scope.key(family::EVENTS))
                         .arg("0-0")
                         .arg(0)
@@ -458,7 +440,10 @@ impl Events {
     /// Follows the user's live events. Subscribe before replaying, so nothing falls between.
     pub async fn subscribe(&self, scope: &UserScope) -> Result<EventSubscription> {
         Ok(EventSubscription {
-            inner: self.manager.subscribe(&scope.key(family::EVENTS)).await?,
+            inner: self
+                .manager
+                .subscribe_sharded(&scope.key(family::EVENTS))
+                .await?,
         })
     }
 }
@@ -513,13 +498,6 @@ fn decode_entry((id, fields): RawEntry) -> Result<Event> {
         name,
         data: RawValue::from_string(data)?,
     })
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

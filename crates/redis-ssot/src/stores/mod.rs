@@ -4,6 +4,7 @@
 
 pub mod agent_state;
 pub mod cache;
+pub mod chat;
 pub mod events;
 pub mod jobs;
 pub mod lock;

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::error::{Error, Result};
 use crate::keys::{self, UserId};
@@ -23,6 +23,13 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 pub const DEFAULT_CACHE_SIZE: usize = 10_000;
 /// Default time a verified token is kept in process (never past its `exp`).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Default longest token lifetime of `[tokens] max-lifetime-secs`: `exp - iat`, and
+/// `exp - now`, may not exceed it.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Longest lifetime any [`TokenConfig`] accepts, also one built in code without
+/// [`TokenConfig::with_max_lifetime`]: a token that "never expires" (`exp = u64::MAX`) is
+/// refused everywhere.
+pub const MAX_LIFETIME_CEILING: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Shortest accepted HS256 secret (RFC 7518 §3.2: a key of at least the hash size).
 pub const MIN_SECRET_LEN: usize = 32;
 /// Longest token looked at; anything longer is malformed.
@@ -75,6 +82,9 @@ pub enum TokenError {
     /// The token's `jti` was revoked.
     #[error("token revoked")]
     Revoked,
+    /// `exp` is further from `iat` or from now than the configured maximum lifetime.
+    #[error("token lifetime above the maximum")]
+    Lifetime,
 }
 
 /// The signature algorithms a [`TokenConfig`] can be built for.
@@ -131,6 +141,11 @@ pub struct TokenOptions {
     pub cache_size: Option<usize>,
     /// How long a verified token is kept in process, in milliseconds (default 60,000).
     pub cache_ttl_ms: Option<u64>,
+    /// Longest accepted lifetime in seconds, `exp - iat` and `exp - now` (default 86,400).
+    pub max_lifetime_secs: Option<u64>,
+    /// Accept tokens without an audience check even where one is required (a gateway
+    /// listening beyond loopback). For development only; default false.
+    pub allow_any_audience: Option<bool>,
 }
 
 impl fmt::Debug for TokenOptions {
@@ -145,6 +160,8 @@ impl fmt::Debug for TokenOptions {
             .field("strict_revocation", &self.strict_revocation)
             .field("cache_size", &self.cache_size)
             .field("cache_ttl_ms", &self.cache_ttl_ms)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
+            .field("allow_any_audience", &self.allow_any_audience)
             .finish()
     }
 }
@@ -192,6 +209,19 @@ impl TokenOptions {
         if let Some(strict) = self.strict_revocation {
             config = config.strict(strict);
         }
+        let lifetime = match self.max_lifetime_secs {
+            None => DEFAULT_MAX_LIFETIME,
+            Some(0) => {
+                return Err(Error::config(
+                    "tokens.max-lifetime-secs",
+                    "must be greater than 0",
+                ));
+            }
+            Some(secs) => Duration::from_secs(secs),
+        };
+        config = config
+            .with_max_lifetime(lifetime)
+            .allow_any_audience(self.allow_any_audience.unwrap_or(false));
         let size = self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE);
         let ttl = self
             .cache_ttl_ms
@@ -217,6 +247,8 @@ pub struct TokenConfig {
     strict: bool,
     cache_size: usize,
     cache_ttl: Duration,
+    max_lifetime: Duration,
+    any_audience: bool,
 }
 
 impl fmt::Debug for TokenConfig {
@@ -230,6 +262,8 @@ impl fmt::Debug for TokenConfig {
             .field("strict", &self.strict)
             .field("cache_size", &self.cache_size)
             .field("cache_ttl", &self.cache_ttl)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("any_audience", &self.any_audience)
             .finish()
     }
 }
@@ -314,7 +348,39 @@ impl TokenConfig {
             strict: false,
             cache_size: DEFAULT_CACHE_SIZE,
             cache_ttl: DEFAULT_CACHE_TTL,
+            max_lifetime: MAX_LIFETIME_CEILING,
+            any_audience: false,
         }
+    }
+
+    /// The longest accepted lifetime: `exp - iat` (when `iat` is present) and `exp - now`.
+    /// Capped at [`MAX_LIFETIME_CEILING`]; built in code the cap is that ceiling, from
+    /// [`TokenOptions`] it is [`DEFAULT_MAX_LIFETIME`] unless configured.
+    pub fn with_max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime.min(MAX_LIFETIME_CEILING);
+        self
+    }
+
+    /// Declares that no audience check is wanted, even where one is required (see
+    /// [`TokenOptions::allow_any_audience`]).
+    pub fn allow_any_audience(mut self, allow: bool) -> Self {
+        self.any_audience = allow;
+        self
+    }
+
+    /// The accepted audiences (empty: `aud` is not checked).
+    pub fn audience(&self) -> &[String] {
+        &self.audience
+    }
+
+    /// True when [`allow_any_audience`](TokenConfig::allow_any_audience) was set.
+    pub fn allows_any_audience(&self) -> bool {
+        self.any_audience
+    }
+
+    /// The longest accepted lifetime.
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime
     }
 
     /// Requires `aud` to contain one of `audience` (an empty list turns the check off).
@@ -449,7 +515,8 @@ enum Audience {
 ///   through the manager's shared subscriber connection, adds the id to its local set and
 ///   passes it to [`revocations`](Tokens::revocations) receivers (the gateway closes the
 ///   sockets authenticated with it). Ids published while a process was disconnected are
-///   not replayed, but the Redis check on every call covers them.
+///   not replayed: the Redis check on every call covers new calls, and
+///   [`resyncs`](Tokens::resyncs) changes after each such gap so holders verify again.
 /// - Cheap to clone; the listener stops when the last clone is dropped. Opens no connection.
 #[derive(Clone)]
 pub struct Tokens {
@@ -477,6 +544,8 @@ struct Local {
     revoked: Mutex<HashMap<String, u64>>,
     leeway_secs: u64,
     announce: broadcast::Sender<String>,
+    /// Counts gaps on the revocation channel (see [`Tokens::resyncs`]).
+    resync: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Tokens {
@@ -498,6 +567,7 @@ impl Tokens {
             revoked: Mutex::new(HashMap::new()),
             leeway_secs: config.leeway.as_secs(),
             announce,
+            resync: watch::channel(0).0,
         });
         let mut subscription = manager.subscribe(keys::REVOCATIONS_CHANNEL).await?;
         let listener = tokio::spawn({
@@ -505,7 +575,12 @@ impl Tokens {
             async move {
                 while let Some(event) = subscription.recv().await {
                     let SubscriptionEvent::Message(payload) = event else {
-                        continue; // a gap: the Redis check on every call covers it
+                        // A gap: announcements were missed. New calls check Redis anyway;
+                        // holders of already verified tokens are told to verify again.
+                        local
+                            .resync
+                            .send_modify(|gaps| *gaps = gaps.wrapping_add(1));
+                        continue;
                     };
                     match parse_announcement(&payload) {
                         Some((exp, jti)) => {
@@ -605,6 +680,11 @@ impl Tokens {
             .and_then(|s| UserId::new(s).ok())
             .ok_or(TokenError::Claim("sub"))?;
         let exp = wire.exp.ok_or(TokenError::Claim("exp"))?;
+        let longest = self.inner.config.max_lifetime.as_secs();
+        let too_long_from = |start: u64| exp.saturating_sub(start) > longest;
+        if too_long_from(unix_now()) || wire.iat.is_some_and(too_long_from) {
+            return Err(TokenError::Lifetime);
+        }
         if let Some(jti) = &wire.jti
             && keys::check_name("token id", jti).is_err()
         {
@@ -653,6 +733,14 @@ impl Tokens {
     /// Revoked token ids as they are announced (by any process, this one included).
     pub fn revocations(&self) -> broadcast::Receiver<String> {
         self.inner.local.announce.subscribe()
+    }
+
+    /// Changes after every gap on the revocation channel (the subscriber connection came
+    /// back, or this process fell behind): announcements may have been missed, so whoever
+    /// holds a verified token (an open socket) must [`verify`](Tokens::verify) it again.
+    /// The value counts the gaps since start.
+    pub fn resyncs(&self) -> watch::Receiver<u64> {
+        self.inner.local.resync.subscribe()
     }
 
     /// Signs a development token; see [`TokenConfig::issue`].

@@ -39,8 +39,8 @@ impl Write for Captured {
     }
 }
 
-/// The process-wide recorder and log capture (each test runs in its own process under
-/// nextest; under `cargo test` the tests of this file share them).
+/// The process-wide recorder and log capture (the test using them runs in a process of its
+/// own, so no other test's manager records into them).
 fn global() -> &'static (PrometheusHandle, Captured) {
     static GLOBAL: OnceLock<(PrometheusHandle, Captured)> = OnceLock::new();
     GLOBAL.get_or_init(|| {
@@ -67,6 +67,7 @@ fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_monitor_exports_metrics_and_logs_each_transition() {
+    ssot_testkit::own_process!(health_monitor_exports_metrics_and_logs_each_transition);
     let (metrics, logs) = global();
     let mut server = RedisServer::start();
     let manager = connect(&server.url()).await;
@@ -150,6 +151,7 @@ async fn health_monitor_exports_metrics_and_logs_each_transition() {
 #[test]
 #[allow(deprecated)]
 fn each_deprecated_alias_warns_once_per_process() {
+    ssot_testkit::own_process!(each_deprecated_alias_warns_once_per_process);
     let logs = Captured::default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -22,9 +22,10 @@ use redis_ssot::stores::tokens::{
 };
 use redis_ssot::{Error, RedisManager, UserId, UserScope};
 use serde_json::{Value, json};
-use ssot_testkit::{RedisCluster, RedisServer};
+use ssot_testkit::RedisServer;
 
-use crate::support::{connect, eventually, fast_config};
+use crate::deployments::{Deployment, parts};
+use crate::support::{connect, eventually};
 
 const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 const RSA_PRIVATE: &str = include_str!("keys/rsa-private.pem");
@@ -33,63 +34,19 @@ const ED_PRIVATE: &str = include_str!("keys/ed25519-private.pem");
 const ED_PUBLIC: &str = include_str!("keys/ed25519-public.pem");
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// The servers of the deployment under test, read and reset with redis-cli (not through
-/// the library).
-#[derive(Clone, Copy)]
-struct Deployment<'a> {
-    nodes: &'a [RedisServer],
-}
-
-impl Deployment<'_> {
-    /// Every key, from every node.
-    fn keys(self) -> BTreeSet<String> {
-        self.nodes
-            .iter()
-            .flat_map(|node| {
-                node.cli(&["KEYS", "*"])
-                    .lines()
-                    .filter(|line| !line.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
-    /// Deletes every key, so that no key left by an earlier part expires during a check.
-    fn flush(self) {
-        for node in self.nodes {
-            node.cli(&["FLUSHALL"]);
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_auth_stores_on_one_server() {
-    let server = RedisServer::start();
-    let manager = connect(&server.url()).await;
-    let nodes = std::slice::from_ref(&server);
-    run_suite(&manager, Deployment { nodes }).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_auth_stores_on_a_cluster() {
-    let cluster = RedisCluster::start();
-    let manager = RedisManager::connect(fast_config(&cluster.cluster_url()))
-        .await
-        .expect("manager connects to the cluster");
-    let nodes = cluster.nodes();
-    run_suite(&manager, Deployment { nodes }).await;
-}
-
-async fn run_suite(manager: &RedisManager, deployment: Deployment<'_>) {
-    cache_basics(manager).await;
-    sessions_lifecycle(manager).await;
-    rate_limit_decisions(manager, deployment).await;
-    rate_limit_is_exact_under_contention(manager).await;
-    token_rejections(manager).await;
-    token_revocation_reaches_other_processes(manager).await;
-    deployment.flush();
-    isolation_property(manager, deployment).await;
+parts! {
+    manager, deployment, connect;
+    cache_basics => cache_basics(&manager);
+    sessions_lifecycle => sessions_lifecycle(&manager);
+    rate_limit_decisions => rate_limit_decisions(&manager, &deployment);
+    rate_limit_is_exact_under_contention => rate_limit_is_exact_under_contention(&manager);
+    token_rejections => token_rejections(&manager);
+    token_revocation_reaches_other_processes =>
+        token_revocation_reaches_other_processes(&manager);
+    isolation_property => async {
+        deployment.flush();
+        isolation_property(&manager, &deployment).await
+    };
 }
 
 fn scope(raw: &str) -> UserScope {
@@ -236,7 +193,7 @@ async fn session_ids(sessions: &Sessions, user: &UserScope) -> BTreeSet<String> 
 // ---------------------------------------------------------------------------------------
 // RateLimiter
 
-async fn rate_limit_decisions(manager: &RedisManager, deployment: Deployment<'_>) {
+async fn rate_limit_decisions(manager: &RedisManager, deployment: &Deployment) {
     let limiter = RateLimiter::new(manager.clone());
     let carol = fresh_user("carol");
     let limit = Limit::new("msgs", 3, Duration::from_secs(6));
@@ -284,7 +241,7 @@ async fn rate_limit_decisions(manager: &RedisManager, deployment: Deployment<'_>
     assert!(limiter.check_global(&ip, &global).await.unwrap().allowed);
     assert!(limiter.check_global(&ip, &global).await.unwrap().allowed);
     assert!(!limiter.check_global(&ip, &global).await.unwrap().allowed);
-    let keys = deployment.keys();
+    let keys = deployment.keys("*");
     assert!(
         keys.contains(&format!("ssot:rl:{{connect:{ip}}}")),
         "{keys:?}"
@@ -712,7 +669,7 @@ fn expect_invalid<T: std::fmt::Debug>(result: redis_ssot::Result<T>, what: &str)
 
 /// For pairs of distinct ids: hostile ids are rejected; every operation through user A's
 /// scope leaves user B's keys exactly as they were, and creates or deletes only A's keys.
-async fn isolation_property(manager: &RedisManager, deployment: Deployment<'_>) {
+async fn isolation_property(manager: &RedisManager, deployment: &Deployment) {
     let handle = tokio::runtime::Handle::current();
     let case = AtomicU64::new(0);
     let both_valid = AtomicU64::new(0);
@@ -736,13 +693,18 @@ async fn isolation_property(manager: &RedisManager, deployment: Deployment<'_>) 
     });
     let (cases, both_valid) = (case.into_inner(), both_valid.into_inner());
     eprintln!("isolation: {cases} cases, {both_valid} with two valid ids");
-    assert!(both_valid > 0, "no case had two valid ids");
+    // Two valid ids are the cases where isolation is checked in full: a useful share, not
+    // one case in the run (the strategy makes about two in five).
+    assert!(
+        both_valid * 4 >= cases,
+        "only {both_valid} of {cases} cases had two valid ids"
+    );
 }
 
 /// One case; returns whether both ids were valid (so the isolation checks ran in full).
 async fn isolation_case(
     manager: &RedisManager,
-    deployment: Deployment<'_>,
+    deployment: &Deployment,
     a_raw: &str,
     b_raw: &str,
     n: u64,
@@ -797,7 +759,7 @@ async fn isolation_case(
             .unwrap();
         b_job = Some(jobs.enqueue(job(b)).await.unwrap().id);
     }
-    let before = deployment.keys();
+    let before = deployment.keys("*");
     let b_before = match &b {
         Some(b) => fingerprints(manager, &before, b.prefix()).await,
         None => BTreeMap::new(),
@@ -816,7 +778,7 @@ async fn isolation_case(
         assert!(cache.delete(a, "shared").await.unwrap());
         // B's raw id as a cache name: stays inside A's prefix, or is rejected.
         let named = cache.set(a, b_raw, "x", MINUTE).await;
-        if keys_check_name(b_raw) {
+        if is_valid_name(b_raw) {
             named.unwrap();
             assert!(cache.exists(a, b_raw).await.unwrap());
         } else {
@@ -892,7 +854,7 @@ async fn isolation_case(
         assert!(jobs.enqueue(job(a)).await.unwrap().duplicate);
     }
 
-    let after = deployment.keys();
+    let after = deployment.keys("*");
     for changed in before.symmetric_difference(&after) {
         let own = a.as_ref().is_some_and(|a| {
             changed.starts_with(a.prefix())
@@ -950,8 +912,13 @@ async fn isolation_case(
     a.is_some() && b.is_some()
 }
 
-fn keys_check_name(name: &str) -> bool {
-    redis_ssot::keys::check_name("cache", name).is_ok()
+/// Whether a cache entry name is allowed, written from the documented rule (1-256
+/// characters of `[A-Za-z0-9_.:/@-]`), not from the library's own check.
+fn is_valid_name(name: &str) -> bool {
+    (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:/@-".contains(&b))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,35 +1,26 @@
-//! Shared helpers: fast settings for tests and polling.
-
-use std::time::Duration;
+//! Shared helpers: fast settings for tests; polling comes from the kit.
 
 use redis_ssot::{RedisConfig, RedisManager, RedisOptions};
+pub(crate) use ssot_testkit::eventually;
+use ssot_testkit::fast_manager_toml;
 
 /// Settings with short budgets so fault tests run in seconds.
 pub(crate) fn fast_config(url: &str) -> RedisConfig {
     fast_options(url).resolve().unwrap()
 }
 
-/// [`fast_config`] before validation, to add to.
+/// [`fast_config`] before validation, to add to: the kit's fast settings with tighter
+/// budgets, a window of 20 calls and a blocking pool of 2.
 pub(crate) fn fast_options(url: &str) -> RedisOptions {
-    RedisOptions::from_toml(&format!(
-        r#"
-        url = "{url}"
-        app = "test"
-        command-timeout-ms = 300
-        connect-timeout-ms = 300
-        health-interval-ms = 100
-        reconnect-min-delay-ms = 20
-        reconnect-max-delay-ms = 200
-        blocking-pool-size = 2
-        [breaker]
-        window-size = 20
-        minimum-calls = 5
-        open-duration-ms = 1000
-        slow-call-duration-ms = 250
-        half-open-calls = 2
-        "#
-    ))
-    .unwrap()
+    let mut options = RedisOptions::from_toml(&fast_manager_toml(url, "test")).unwrap();
+    options.command_timeout_ms = Some(300);
+    options.connect_timeout_ms = Some(300);
+    options.blocking_pool_size = Some(2);
+    let breaker = options.breaker.as_mut().unwrap();
+    breaker.window_size = Some(20);
+    breaker.slow_call_duration_ms = Some(250);
+    breaker.half_open_calls = Some(2);
+    options
 }
 
 /// A connected manager with fast settings.
@@ -37,22 +28,6 @@ pub(crate) async fn connect(url: &str) -> RedisManager {
     RedisManager::connect(fast_config(url))
         .await
         .expect("manager connects")
-}
-
-/// Polls `check` every 20 ms until it is true or `within` passed; returns the time it took.
-pub(crate) async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = tokio::time::Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < within, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Alive tasks of the current runtime.

@@ -22,7 +22,10 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    let settings = load_settings(args, cwd, start)?;
+    let (settings, warnings) = load_settings(args, cwd, start)?;
+    for warning in warnings.iter().filter(|_| !args.quiet) {
+        writeln!(err, "warning: {warning}")?;
+    }
     let path_prefix = match settings.root.strip_prefix(cwd) {
         Ok(rel) if rel.as_os_str().is_empty() => String::new(),
         Ok(rel) => format!("{}/", rel.display()),
@@ -151,8 +154,13 @@ fn status(args: &CheckArgs, invalid_suppressions: bool, found: bool) -> ExitStat
     }
 }
 
-/// The settings from `--config`, or the configuration discovered from `start`, or the defaults.
-fn load_settings(args: &CheckArgs, cwd: &Path, start: &Path) -> Result<Settings, Failure> {
+/// The settings from `--config`, or the configuration discovered from `start`, or the
+/// defaults; with the warnings reading the file gave.
+fn load_settings(
+    args: &CheckArgs,
+    cwd: &Path,
+    start: &Path,
+) -> Result<(Settings, Vec<String>), Failure> {
     let config_file = match &args.config {
         Some(file) => Some(cwd.join(file)),
         None => config::discover(start),
@@ -160,9 +168,10 @@ fn load_settings(args: &CheckArgs, cwd: &Path, start: &Path) -> Result<Settings,
     Ok(match config_file {
         Some(file) => {
             let root = file.parent().map_or(cwd.to_owned(), Path::to_owned);
-            Options::load(&file)?.resolve(root, Some(file))?
+            let loaded = Options::load(&file)?;
+            (loaded.options.resolve(root, Some(file))?, loaded.warnings)
         }
-        None => Settings::defaults(cwd.to_owned()),
+        None => (Settings::defaults(cwd.to_owned()), Vec::new()),
     })
 }
 
@@ -182,9 +191,15 @@ fn report(
         .as_ref()
         .map(|f| Baseline::load(&cwd.join(f)).map(|b| (cwd.join(f), b)))
         .transpose()?;
-    let comparison = loaded
-        .as_ref()
-        .map(|(_, b)| b.compare(result, &settings.root));
+    // Entries of rules left out by --select/--ignore were not looked for: not fixed.
+    let selected = selected_rules(args);
+    let comparison = loaded.as_ref().map(|(_, b)| {
+        let mut comparison = b.compare(result, &settings.root);
+        comparison
+            .fixed
+            .retain(|e| selected.iter().any(|r| r.code() == e.code));
+        comparison
+    });
     if let (Some((file, base)), Some(comparison), true) =
         (&loaded, &comparison, args.prune_baseline)
         && !comparison.fixed.is_empty()

@@ -51,6 +51,13 @@ pub(crate) fn run(
     if args.init {
         return init::run(&start, cwd, out);
     }
+    if args.write_baseline.is_some() && !(args.select.is_empty() && args.ignore.is_empty()) {
+        return Err(Error::Usage(
+            "--write-baseline records every rule; it does not go with --select or --ignore"
+                .to_owned(),
+        )
+        .into());
+    }
     if args.unsafe_fixes && !(args.fix || args.diff) {
         return Err(Error::Usage(
             "--unsafe-fixes needs --fix (to apply them) or --diff (to show them)".to_owned(),

@@ -15,6 +15,10 @@
 //! `aioredis.exceptions.ConnectionError(..)` opens no connection. Names are matched after import
 //! aliases are resolved, so `import redis as r; r.Redis()` and `use redis::Client as C;
 //! C::open(u)` are found while strings, comments and unrelated `Redis` classes are not.
+//! Python re-exports within the checked tree are followed: in a package whose
+//! `__init__.py` does `import redis.asyncio as redis`, `from . import redis;
+//! redis.Redis.from_url(u)` is `redis.asyncio.Redis.from_url` (likewise `from .compat
+//! import redis`).
 //!
 //! ## Why is this bad?
 //! Each such client opens its own connections, outside the shared pool, the circuit

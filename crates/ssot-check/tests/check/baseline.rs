@@ -154,6 +154,41 @@ fn checking_a_subset_does_not_report_other_files_as_fixed() {
 }
 
 #[test]
+fn selecting_rules_neither_reports_nor_prunes_the_others_as_fixed() {
+    let dir = copy_project();
+    let root = dir.path();
+    run(root, &["--write-baseline", "b.json"]);
+    let before = Baseline::load(&root.join("b.json"))
+        .expect("baseline")
+        .count;
+    let selected = run(
+        root,
+        &[
+            "--baseline",
+            "b.json",
+            "--prune-baseline",
+            "--select",
+            "SSOT002",
+        ],
+    );
+    assert_eq!(selected.status, ExitStatus::Success, "{}", selected.stdout);
+    assert!(!selected.stdout.contains("fixed"), "{}", selected.stdout);
+    assert_eq!(
+        Baseline::load(&root.join("b.json"))
+            .expect("baseline")
+            .count,
+        before
+    );
+
+    let written = run(root, &["--write-baseline", "c.json", "--ignore", "SSOT001"]);
+    assert_eq!(written.status, ExitStatus::Error);
+    assert_eq!(
+        written.stderr,
+        "error: --write-baseline records every rule; it does not go with --select or --ignore\n"
+    );
+}
+
+#[test]
 fn unreadable_baseline_is_an_error() {
     let dir = copy_project();
     std::fs::write(

@@ -104,7 +104,8 @@ fn bad_exclude_glob_is_a_precise_error() {
     assert_eq!(out.status, ExitStatus::Error, "{}", out.stdout);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     assert!(
-        out.stderr.contains("`exclude[1]`: bad glob `build/{x`"),
+        out.stderr
+            .contains("`check.exclude[1]`: bad glob `build/{x`"),
         "{}",
         out.stderr
     );

@@ -100,3 +100,10 @@ pub(crate) fn edit(file: &Path, from: &str, to: &str) {
     );
     std::fs::write(file, text.replacen(from, to, 1)).expect("write");
 }
+
+/// Writes `text` to `root/path`, making its directories.
+pub(crate) fn write(root: &Path, path: &str, text: &str) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(file, text).expect("write");
+}

@@ -11,6 +11,18 @@ fn with_config(file: &str, text: &str) -> crate::common::Run {
     run(dir.path(), &[])
 }
 
+/// The run succeeded without a word on stderr.
+fn assert_clean(out: &crate::common::Run) {
+    assert_eq!(
+        out.status,
+        ExitStatus::Success,
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(out.stderr, "");
+}
+
 fn assert_error(file: &str, text: &str, expected: &str) {
     let out = with_config(file, text);
     assert_eq!(out.status, ExitStatus::Error, "{}", out.stdout);
@@ -26,7 +38,7 @@ fn unknown_key_is_named() {
     assert_error(
         "ssot.toml",
         "canonical = []\nmanager_clas = \"X\"\n",
-        "unknown field `manager_clas`",
+        "`manager_clas`: unknown key; expected [check] or a runtime section (redis, gateway, worker, tokens, events); did you mean `manager-class`?",
     );
 }
 
@@ -35,7 +47,7 @@ fn unknown_key_in_pyproject_is_named() {
     assert_error(
         "pyproject.toml",
         "[project]\nname = \"x\"\n[tool.ssot]\ncanonicl = []\n",
-        "[tool.ssot]: unknown field `canonicl`",
+        "`tool.ssot.canonicl`: unknown key; expected [check] or a runtime section (redis, gateway, worker, tokens, events); did you mean `canonical`?",
     );
 }
 
@@ -99,13 +111,14 @@ fn invalid_toml_is_an_error() {
 }
 
 #[test]
-fn pyproject_section_is_read() {
+fn pyproject_top_level_keys_are_read_with_a_warning() {
     let out = with_config("pyproject.toml", "[tool.ssot]\ncanonical = [\"a.py\"]\n");
-    assert_eq!(
-        out.status,
-        ExitStatus::Success,
-        "{}{}",
-        out.stdout,
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stdout);
+    assert!(
+        out.stderr.ends_with(
+            "pyproject.toml: checker keys at the top level (`canonical`) are deprecated; move them into [tool.ssot.check]\n"
+        ),
+        "{}",
         out.stderr
     );
 }
@@ -123,4 +136,106 @@ fn priority_first_match_wins() {
         "[priority]\nlow = [\"*.py\"]\ncritical = [\"a.py\"]\n",
     );
     assert!(out.stdout.contains("— low 1"), "{}", out.stdout);
+}
+
+const CHECK_AND_RUNTIME: &str = "\
+[redis]
+url = \"redis://127.0.0.1:6379\"
+[gateway]
+listen = \"127.0.0.1:8080\"
+[worker]
+concurrency = 4
+[tokens]
+audience = [\"chat\"]
+[events]
+[check]
+canonical = [\"a.py\"]
+";
+
+#[test]
+fn check_section_beside_runtime_sections_is_read() {
+    let out = with_config("ssot.toml", CHECK_AND_RUNTIME);
+    assert_clean(&out);
+    // The [check] section is what counts: without it a.py is flagged.
+    let without = with_config("ssot.toml", "[redis]\nurl = \"redis://h\"\n");
+    assert_eq!(without.status, ExitStatus::Findings, "{}", without.stderr);
+    assert_eq!(without.stderr, "");
+}
+
+#[test]
+fn pyproject_check_section_is_read() {
+    let out = with_config(
+        "pyproject.toml",
+        "[project]\nname = \"x\"\n[tool.ssot.redis]\nurl = \"redis://h\"\n[tool.ssot.check]\ncanonical = [\"a.py\"]\n",
+    );
+    assert_clean(&out);
+}
+
+#[test]
+fn top_level_checker_keys_still_work_with_a_warning() {
+    let out = with_config(
+        "ssot.toml",
+        "canonical = [\"a.py\"]\n[redis]\nurl = \"redis://h\"\n",
+    );
+    assert_eq!(out.status, ExitStatus::Success, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("warning: ") && out.stderr.ends_with(
+            "ssot.toml: checker keys at the top level (`canonical`) are deprecated; move them into [check]\n"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn unknown_key_in_check_section_is_named_with_a_suggestion() {
+    assert_error(
+        "ssot.toml",
+        "[check]\nmanager_clas = \"X\"\n",
+        "`check.manager_clas`: unknown key; did you mean `manager-class`?",
+    );
+    assert_error(
+        "ssot.toml",
+        "[check]\ncanonical = [\"[x\"]\n",
+        "`check.canonical[0]`: bad glob",
+    );
+}
+
+#[test]
+fn unknown_table_is_named_with_a_suggestion() {
+    assert_error(
+        "ssot.toml",
+        "[redsi]\nurl = \"x\"\n[check]\n",
+        "`redsi`: unknown key; expected [check] or a runtime section (redis, gateway, worker, tokens, events); did you mean `redis`?",
+    );
+}
+
+#[test]
+fn checker_key_outside_the_check_section_is_an_error() {
+    assert_error(
+        "ssot.toml",
+        "exclude = []\n[check]\ncanonical = []\n",
+        "`exclude`: a checker key outside [check]; move it into [check]",
+    );
+}
+
+#[test]
+fn pyproject_check_section_wins_over_a_runtime_only_ssot_toml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(root.join("ssot.toml"), "[redis]\nurl = \"redis://h\"\n").expect("write");
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[tool.ssot.check]\ncanonical = [\"a.py\"]\n",
+    )
+    .expect("write");
+    std::fs::write(root.join("a.py"), "import redis\nr = redis.Redis()\n").expect("write");
+    assert_clean(&run(root, &[]));
+    // With checker settings of its own, ssot.toml is the one read.
+    std::fs::write(
+        root.join("ssot.toml"),
+        "[redis]\nurl = \"redis://h\"\n[check]\nexclude = []\n",
+    )
+    .expect("write");
+    assert_eq!(run(root, &[]).status, ExitStatus::Findings);
 }

@@ -25,8 +25,8 @@ fn a_safe_legacy_fix_imports_only_names_the_canonical_module_defines() {
     let root = dir.path();
     edit(
         &root.join("ssot.toml"),
-        "[legacy-modules]\n",
-        "[legacy-modules]\n\"app.old\" = \"vendor_redis.shared\"\n",
+        "[check.legacy-modules]\n",
+        "[check.legacy-modules]\n\"app.old\" = \"vendor_redis.shared\"\n",
     );
     std::fs::write(
         root.join("app/services/legacy_user.py"),

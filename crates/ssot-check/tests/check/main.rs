@@ -14,6 +14,8 @@ mod layout;
 mod parity;
 mod project;
 mod python;
+mod redis_ssot_package;
+mod reexports;
 mod rules;
 mod sarif;
 mod suppressions;

@@ -7,17 +7,40 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::BoxFuture;
 use redis_ssot::UserScope;
-use redis_ssot::stores::events::{Event, EventId, EventSubscription, LiveEvent, LiveFrame};
+use redis_ssot::stores::events::{
+    Event, EventId, EventSubscription, EventsConfig, LiveEvent, LiveFrame, Replay,
+};
+use tokio::sync::Semaphore;
 
 use super::signals::next_live;
 use super::{End, Socket, Transport};
 use crate::protocol::{self, CloseCode, codes};
-use crate::state::Shared;
+use crate::state::{Budget, GatewayMetrics, Shared};
 
 /// Events read from the stream per replay round trip.
 const REPLAY_PAGE: usize = 256;
 /// How often a socket that could not catch up retries while Redis is reachable again.
 pub(super) const CATCH_UP_RETRY: Duration = Duration::from_millis(500);
+
+/// Bytes a stored entry may take besides its data (id, field names, event name), with
+/// room to spare.
+const ENTRY_OVERHEAD: usize = 1024;
+
+/// True when more events may follow `page`: it is full by count, or so close to the byte
+/// budget of a page (see [`redis_ssot::stores::events::EventsConfig::replay_page_bytes`])
+/// that the next entry may have been left out for its size. A page well under both limits
+/// is the end of the stream.
+fn may_continue(page: &[Event], events: &EventsConfig) -> bool {
+    if page.is_empty() {
+        return false;
+    }
+    let bytes: usize = page
+        .iter()
+        .map(|e| e.data.get().len() + e.name.len() + ENTRY_OVERHEAD)
+        .sum();
+    let largest_next = events.max_data_bytes + ENTRY_OVERHEAD;
+    page.len() >= REPLAY_PAGE || bytes + largest_next > events.replay_page_bytes
+}
 
 /// Where the live events come from, and whether they can be sent as they arrive.
 enum Feed {
@@ -65,16 +88,24 @@ pub(super) struct Delivery {
     feed: Feed,
     position: Position,
     told: Told,
+    /// Replay slots of this socket's user (see [`Delivery::replay_page`]).
+    user_replays: Arc<Semaphore>,
 }
 
 impl Delivery {
-    pub(super) fn new(shared: Arc<Shared>, scope: UserScope, after: Option<EventId>) -> Delivery {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        scope: UserScope,
+        after: Option<EventId>,
+        user_replays: Arc<Semaphore>,
+    ) -> Delivery {
         Delivery {
             shared,
             scope,
             feed: Feed::Unsubscribed,
             position: after.map_or(Position::Unanchored, Position::Delivered),
             told: Told::Nothing,
+            user_replays,
         }
     }
 
@@ -239,12 +270,7 @@ impl Delivery {
         };
         let mut told_truncated = false;
         loop {
-            let page = match self
-                .shared
-                .events
-                .replay_after(&self.scope, cursor, REPLAY_PAGE)
-                .await
-            {
+            let page = match self.replay_page(cursor).await? {
                 Ok(page) => page,
                 Err(err) => {
                     tracing::debug!(cause = %err, "replay failed; will retry");
@@ -262,18 +288,45 @@ impl Delivery {
                 );
                 socket.send(frame.into()).await?;
             }
-            let full = page.events.len() == REPLAY_PAGE;
+            let more = may_continue(&page.events, &self.shared.config.events);
             // Each event is dropped once sent: a page is not held longer than needed.
             for event in page.events {
                 cursor = event.id;
                 self.shared.metrics.replayed.increment(1);
                 self.deliver(event, socket).await?;
             }
-            if !full {
+            if !more {
                 self.caught_up();
                 return Ok(self.is_subscribed());
             }
         }
+    }
+
+    /// Reads one page after `cursor` once the user and the process have a replay slot free:
+    /// one user's many sockets cannot run hundreds of page reads at once. The slots are
+    /// held for the read only, not while the page is sent. A socket that waits longer than
+    /// `replay-wait-ms` is closed with 4001: the client reconnects later and resumes.
+    async fn replay_page(&self, cursor: EventId) -> Result<redis_ssot::Result<Replay>, End> {
+        let slots = async {
+            let user = Arc::clone(&self.user_replays).acquire_owned().await;
+            let process = Arc::clone(&self.shared.replays).acquire_owned().await;
+            (user, process)
+        };
+        let wait = self.shared.config.budgets.replay_wait;
+        let _slots = match tokio::time::timeout(wait, slots).await {
+            Ok((Ok(user), Ok(process))) => (user, process),
+            // The semaphores are never closed while the gateway runs.
+            Ok(_) => return Err(End::Close(CloseCode::Restart)),
+            Err(_) => {
+                GatewayMetrics::refused(Budget::Replays);
+                return Err(End::Close(CloseCode::ReplayBusy));
+            }
+        };
+        Ok(self
+            .shared
+            .events
+            .replay_after(&self.scope, cursor, REPLAY_PAGE)
+            .await)
     }
 
     /// Sends a replayed event unless the client already has it.
@@ -329,5 +382,32 @@ impl Delivery {
             self.told = now;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, data_bytes: usize) -> Event {
+        let data = format!("\"{}\"", "x".repeat(data_bytes.saturating_sub(2)));
+        Event {
+            id: EventId { ms: 1, seq },
+            name: "e".to_owned(),
+            data: serde_json::value::RawValue::from_string(data).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_page_cut_by_bytes_is_not_the_end() {
+        let events = EventsConfig::default();
+        assert!(!may_continue(&[], &events));
+        let small: Vec<Event> = (0..3).map(|n| event(n, 100)).collect();
+        assert!(!may_continue(&small, &events), "well under both limits");
+        let full: Vec<Event> = (0..REPLAY_PAGE as u64).map(|n| event(n, 10)).collect();
+        assert!(may_continue(&full, &events), "full by count");
+        // 60 KB events: the byte budget (256 KiB) cuts the page after a few.
+        let big: Vec<Event> = (0..4).map(|n| event(n, 60 * 1024)).collect();
+        assert!(may_continue(&big, &events), "cut by bytes");
     }
 }

@@ -98,7 +98,12 @@ where
 {
     shared.metrics.connections.increment(1.0);
     let mut conn = Conn {
-        delivery: Delivery::new(Arc::clone(&shared), session.scope, session.after),
+        delivery: Delivery::new(
+            Arc::clone(&shared),
+            session.scope,
+            session.after,
+            session.slot.user_replays(),
+        ),
         socket: Socket {
             inner: socket,
             unflushed: false,
@@ -170,6 +175,7 @@ impl<S: Transport> Conn<S> {
         let mut shutdown = self.shared.shutdown.clone();
         let mut redis_ok = self.shared.redis_ok.clone();
         let revocations = self.shared.tokens.revocations();
+        let resyncs = self.shared.tokens.resyncs();
         if *shutdown.borrow_and_update() {
             return End::Close(CloseCode::Restart);
         }
@@ -185,6 +191,7 @@ impl<S: Transport> Conn<S> {
             shutdown,
             redis_ok,
             revocations,
+            resyncs,
         );
         loop {
             if let Err(end) = self.step(&mut signals).await {
@@ -236,7 +243,8 @@ impl<S: Transport> Conn<S> {
                 Err(End::Close(CloseCode::TokenRevoked))
             }
             Signal::Revoked(_) => Ok(()),
-            // Missed some: check ours against Redis.
+            // Missed some (this socket lagged, or the subscriber connection came back):
+            // check ours against Redis.
             Signal::RevocationsMissed => self.check_revoked().await,
             Signal::Redis(ok) => {
                 if ok {

@@ -42,7 +42,8 @@ type Revoked = BoxFuture<
 /// - Each signal is a future armed once and re-armed only when it fires: re-creating them
 ///   on every wake-up would take their shared waiter locks twice per event per socket.
 /// - [`Signals::next`] is cancel-safe: a signal that did not fire stays armed.
-/// - Polled in a fixed order: shutdown, expiry, revocations, Redis status, ping.
+/// - Polled in a fixed order: shutdown, expiry, revocations (announced, then missed),
+///   Redis status, ping.
 pub(super) struct Signals {
     shutdown: Changed<bool>,
     ping: Pin<Box<Sleep>>,
@@ -50,6 +51,8 @@ pub(super) struct Signals {
     expiry: Pin<Box<Sleep>>,
     /// `None` once the revocation channel closed (no more announcements can come).
     revocation: Option<Revoked>,
+    /// Gaps on the revocation channel; `None` once the verifier is gone.
+    resync: Option<Changed<u64>>,
     status: Changed<bool>,
 }
 
@@ -61,6 +64,7 @@ impl Signals {
         shutdown: watch::Receiver<bool>,
         redis_ok: watch::Receiver<bool>,
         revocations: broadcast::Receiver<String>,
+        resyncs: watch::Receiver<u64>,
     ) -> Signals {
         Signals {
             shutdown: Box::pin(next_change(shutdown)),
@@ -68,6 +72,7 @@ impl Signals {
             ping_interval,
             expiry: Box::pin(tokio::time::sleep_until(expiry_instant(exp))),
             revocation: Some(Box::pin(next_revocation(revocations))),
+            resync: Some(Box::pin(next_change(resyncs))),
             status: Box::pin(next_change(redis_ok)),
         }
     }
@@ -94,6 +99,16 @@ impl Signals {
                         return Poll::Ready(Signal::RevocationsMissed);
                     }
                     Err(broadcast::error::RecvError::Closed) => self.revocation = None,
+                }
+            }
+            if let Some(resync) = &mut self.resync
+                && let Poll::Ready((changed, rx)) = resync.as_mut().poll(cx)
+            {
+                if changed.is_err() {
+                    self.resync = None;
+                } else {
+                    self.resync = Some(Box::pin(next_change(rx)));
+                    return Poll::Ready(Signal::RevocationsMissed);
                 }
             }
             if let Poll::Ready((changed, mut rx)) = self.status.as_mut().poll(cx) {

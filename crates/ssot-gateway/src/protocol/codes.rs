@@ -46,6 +46,8 @@ pub const TOKEN_ISSUER: &str = "token_issuer";
 pub const TOKEN_CLAIMS: &str = "token_claims";
 /// The token's `jti` was revoked.
 pub const TOKEN_REVOKED: &str = "token_revoked";
+/// `exp` further from `iat` or from now than `tokens.max-lifetime-secs`.
+pub const TOKEN_LIFETIME: &str = "token_lifetime";
 /// A token refusal of a kind this gateway version does not name yet.
 pub const TOKEN_INVALID: &str = "token_invalid";
 /// `Origin` not allowed.
@@ -104,6 +106,7 @@ pub const ALL: &[&str] = &[
     TOKEN_ISSUER,
     TOKEN_CLAIMS,
     TOKEN_REVOKED,
+    TOKEN_LIFETIME,
     TOKEN_INVALID,
     ORIGIN_NOT_ALLOWED,
     TOO_MANY_CONNECTIONS,

@@ -25,6 +25,9 @@ pub enum CloseCode {
     Restart,
     /// 4000: the client did not read fast enough; reconnect and resume. Reconnect.
     SlowConsumer,
+    /// 4001: no replay slot free in time (the user's other sockets, or the whole process,
+    /// are replaying); reconnect with backoff and resume. Reconnect.
+    ReplayBusy,
     /// 4002: nothing heard from the client (not even a pong) for `idle-timeout-ms`. Reconnect.
     IdleTimeout,
     /// 4401: the token expired. Terminal for this token: get a new one.
@@ -41,6 +44,7 @@ impl CloseCode {
         CloseCode::TooBig,
         CloseCode::Restart,
         CloseCode::SlowConsumer,
+        CloseCode::ReplayBusy,
         CloseCode::IdleTimeout,
         CloseCode::TokenExpired,
         CloseCode::TokenRevoked,
@@ -54,6 +58,7 @@ impl CloseCode {
             CloseCode::TooBig => 1009,
             CloseCode::Restart => 1012,
             CloseCode::SlowConsumer => 4000,
+            CloseCode::ReplayBusy => 4001,
             CloseCode::IdleTimeout => 4002,
             CloseCode::TokenExpired => 4401,
             CloseCode::TokenRevoked => 4403,
@@ -68,6 +73,7 @@ impl CloseCode {
             CloseCode::TooBig => "message too big",
             CloseCode::Restart => "server restart, reconnect",
             CloseCode::SlowConsumer => "slow consumer, reconnect and resume",
+            CloseCode::ReplayBusy => "replay busy, reconnect later and resume",
             CloseCode::IdleTimeout => "idle timeout, reconnect and resume",
             CloseCode::TokenExpired => "token expired",
             CloseCode::TokenRevoked => "token revoked",

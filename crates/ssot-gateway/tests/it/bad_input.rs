@@ -450,7 +450,9 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
         took >= timeout && took < timeout + Duration::from_millis(800),
         "408 after {took:?}, the body timeout is {timeout:?}"
     );
-    // The bystander's socket is still open and served.
+    // The bystander's socket is still open and served (through a new publish connection:
+    // the header timeout also closes a kept-alive connection left idle that long).
+    let mut publisher = Publisher::new(gw.addr);
     bystander_is_served(&mut publisher, &mut bystander, &mut seen).await;
 }
 

@@ -30,13 +30,7 @@ async fn replay_live_and_resume() {
                 .unwrap(),
         );
     }
-    assert!(
-        read_until(&mut ws, &mut got, Duration::from_secs(2), |r| r
-            .events
-            .len()
-            == 3)
-        .await
-    );
+    assert!(read_events(&mut ws, &mut got, 3, Duration::from_secs(2)).await);
     let seen: Vec<&str> = got.events.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(seen, ids.iter().map(String::as_str).collect::<Vec<_>>());
     drop(ws);
@@ -46,13 +40,7 @@ async fn replay_live_and_resume() {
         .await
         .unwrap();
     let mut again = Received::default();
-    assert!(
-        read_until(&mut ws, &mut again, Duration::from_secs(2), |r| r
-            .events
-            .len()
-            == 3)
-        .await
-    );
+    assert!(read_events(&mut ws, &mut again, 3, Duration::from_secs(2)).await);
     assert_eq!(again.events, got.events);
 
     // Resume frame: replays after the given id, never twice what was sent.
@@ -62,13 +50,7 @@ async fn replay_live_and_resume() {
     )
     .await;
     let mut more = Received::default();
-    assert!(
-        read_until(&mut ws, &mut more, Duration::from_secs(2), |r| r
-            .events
-            .len()
-            == 2)
-        .await
-    );
+    assert!(read_events(&mut ws, &mut more, 2, Duration::from_secs(2)).await);
     assert_eq!(more.events[..], got.events[1..]);
     send_text(&mut ws, r#"{"type":"ping"}"#).await;
     gw.shutdown().await;
@@ -156,11 +138,6 @@ async fn two_gateways_200_sockets_50_users_5000_events() {
             "socket of {user}: every event once, in order"
         );
     }
-}
-
-pub(crate) fn parse_id(id: &str) -> (u64, u64) {
-    let (a, b) = id.split_once('-').unwrap();
-    (a.parse().unwrap(), b.parse().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,6 +234,7 @@ async fn shutdown_closes_with_1012_and_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_metrics_and_status_page() {
+    ssot_testkit::own_process!(health_ready_metrics_and_status_page);
     let mut server = RedisServer::start();
     let gw = TestGateway::start(manager(&server.url()).await).await;
     assert_eq!(get(gw.addr, "/health").await.status, 200);
@@ -282,24 +260,12 @@ async fn health_ready_metrics_and_status_page() {
                 .unwrap(),
         );
     }
-    assert!(
-        read_until(&mut live, &mut got, Duration::from_secs(2), |r| r
-            .events
-            .len()
-            == 3)
-        .await
-    );
+    assert!(read_events(&mut live, &mut got, 3, Duration::from_secs(2)).await);
     let mut resumed = connect(&gw.ws_url(), &token("m", 60), Some(&ids[0]))
         .await
         .unwrap();
     let mut again = Received::default();
-    assert!(
-        read_until(&mut resumed, &mut again, Duration::from_secs(2), |r| r
-            .events
-            .len()
-            == 2)
-        .await
-    );
+    assert!(read_events(&mut resumed, &mut again, 2, Duration::from_secs(2)).await);
     live.close(None).await.unwrap();
     assert!(
         read_until(&mut live, &mut got, Duration::from_secs(2), |r| r
@@ -420,7 +386,10 @@ async fn delivery_on_a_cluster() {
         expected.entry(user).or_default().push(id);
     }
     for (user, ws, got) in &mut sockets {
-        assert!(read_until(ws, got, Duration::from_secs(3), |r| r.events.len() >= 10).await);
+        assert!(
+            read_events(ws, got, 10, Duration::from_secs(3)).await,
+            "{user}: {got:?}"
+        );
         let ids: Vec<String> = got.events.iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(&ids, &expected[**user], "{user} on a cluster");
     }
@@ -609,14 +578,7 @@ async fn resume_rest(
     let mut ws = connect(&gw.ws_url(), token, last).await.unwrap();
     let mut rest = Received::default();
     let want = published.len() - got.events.len();
-    assert!(
-        read_until(&mut ws, &mut rest, Duration::from_secs(10), |r| r
-            .events
-            .len()
-            >= want
-            && !r.statuses.is_empty())
-        .await
-    );
+    assert!(read_events(&mut ws, &mut rest, want, Duration::from_secs(10)).await);
     assert_eq!(rest.statuses, ["ok"]);
     let ids: Vec<String> = got
         .events

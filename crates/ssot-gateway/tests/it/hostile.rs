@@ -248,3 +248,17 @@ async fn a_vanished_peer_is_closed_after_the_idle_timeout() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_never_expires_is_refused() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let forever = crate::support::token_with(serde_json::json!({
+        "sub": "immortal", "exp": u64::MAX, "jti": "forever-1"
+    }));
+    let err = connect(&gw.ws_url(), &forever, None)
+        .await
+        .expect_err("exp = u64::MAX is refused");
+    assert_eq!(refused_status(&err), 401);
+    assert_eq!(refused_code(&err), "token_lifetime");
+}

@@ -1,9 +1,11 @@
 //! Gateway integration tests: real sockets, real Redis, real faults (one test binary).
 
 mod bad_input;
+mod budgets;
 mod delivery;
 mod errors;
 mod hostile;
 mod messages;
 mod outages;
+mod revocation;
 mod support;

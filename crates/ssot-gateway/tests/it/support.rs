@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{EncodingKey, Header};
+use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::tokens::TokenConfig;
 use redis_ssot::{RedisManager, RedisOptions};
 use ssot_gateway::{Gateway, GatewayOptions};
@@ -20,28 +21,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub(crate) const SECRET: &[u8] = b"test-secret-0123456789abcdef0123";
 pub(crate) const SERVICE_KEY: &str = "service-key-0123456789";
 
-/// Manager settings that notice faults quickly.
+/// Manager settings that notice faults quickly (the kit's).
 pub(crate) async fn manager(url: &str) -> RedisManager {
-    let config = RedisOptions::from_toml(&format!(
-        r#"
-        url = "{url}"
-        app = "gw"
-        command-timeout-ms = 400
-        connect-timeout-ms = 400
-        health-interval-ms = 100
-        reconnect-min-delay-ms = 20
-        reconnect-max-delay-ms = 200
-        [breaker]
-        minimum-calls = 5
-        open-duration-ms = 1000
-        "#
-    ))
-    .unwrap()
-    .resolve()
-    .unwrap();
+    let config = RedisOptions::from_toml(&ssot_testkit::fast_manager_toml(url, "gw"))
+        .unwrap()
+        .resolve()
+        .unwrap();
     RedisManager::connect(config)
         .await
         .expect("manager connects")
+}
+
+/// An event id of the gateway's wire format, parsed and ordered as the library does.
+pub(crate) fn parse_id(id: &str) -> EventId {
+    id.parse().unwrap()
 }
 
 /// A running in-process gateway.
@@ -225,6 +218,25 @@ pub(crate) async fn read_until(
     true
 }
 
+/// How long a socket must stay silent after the expected events before their count is
+/// final: a late duplicate or stray event would arrive within it.
+pub(crate) const QUIET: Duration = Duration::from_millis(300);
+
+/// Reads until `received` holds `count` events (within `within`), then [`QUIET`] longer;
+/// true when it then holds exactly `count`, so an extra event fails the caller.
+pub(crate) async fn read_events(
+    ws: &mut Ws,
+    received: &mut Received,
+    count: usize,
+    within: Duration,
+) -> bool {
+    if !read_until(ws, received, within, |r| r.events.len() >= count).await {
+        return false;
+    }
+    read_until(ws, received, QUIET, |r| r.events.len() > count).await;
+    received.events.len() == count
+}
+
 pub(crate) fn record(msg: Message, received: &mut Received) {
     match msg {
         Message::Text(text) => {
@@ -257,6 +269,10 @@ pub(crate) struct Publisher {
     addr: SocketAddr,
     conn: Option<BufReader<TcpStream>>,
 }
+
+/// The status of an [`HttpAnswer`] that never came: the connection failed (reset, closed
+/// or refused) before a whole answer was read.
+pub(crate) const RESET: u16 = 0;
 
 /// An HTTP answer.
 #[derive(Debug)]
@@ -294,14 +310,15 @@ impl Publisher {
             }
             Ok(a) => Err(a),
             Err(e) => Err(HttpAnswer {
-                status: 0,
+                status: RESET,
                 headers: HashMap::new(),
                 body: e.to_string(),
             }),
         }
     }
 
-    /// One request; reconnects when the connection was closed.
+    /// One request on the kept-alive connection (a new one when there is none). An I/O
+    /// error is returned, never retried: a reset must be seen by the test, not hidden.
     pub(crate) async fn request(
         &mut self,
         method: &str,
@@ -309,46 +326,33 @@ impl Publisher {
         bearer: Option<&str>,
         body: &str,
     ) -> std::io::Result<HttpAnswer> {
-        for attempt in 0..2 {
-            if self.conn.is_none() {
-                self.conn = Some(BufReader::new(TcpStream::connect(self.addr).await?));
-            }
-            let conn = self.conn.as_mut().unwrap();
-            let auth = bearer
-                .map(|k| format!("Authorization: Bearer {k}\r\n"))
-                .unwrap_or_default();
-            let req = format!(
-                "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                self.addr,
-                body.len()
-            );
-            let result = async {
-                conn.get_mut().write_all(req.as_bytes()).await?;
-                read_answer(conn).await
-            }
-            .await;
-            match result {
-                Ok(answer) => {
-                    if answer
-                        .headers
-                        .get("connection")
-                        .is_some_and(|c| c == "close")
-                    {
-                        self.conn = None;
-                    }
-                    return Ok(answer);
-                }
-                Err(err) if attempt == 0 => {
-                    self.conn = None;
-                    let _ = err;
-                }
-                Err(err) => {
-                    self.conn = None;
-                    return Err(err);
-                }
-            }
+        if self.conn.is_none() {
+            self.conn = Some(BufReader::new(TcpStream::connect(self.addr).await?));
         }
-        unreachable!()
+        let conn = self.conn.as_mut().unwrap();
+        let auth = bearer
+            .map(|k| format!("Authorization: Bearer {k}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        let result = async {
+            conn.get_mut().write_all(req.as_bytes()).await?;
+            read_answer(conn).await
+        }
+        .await;
+        let closes = result.as_ref().map_or(true, |answer| {
+            answer
+                .headers
+                .get("connection")
+                .is_some_and(|c| c == "close")
+        });
+        if closes {
+            self.conn = None;
+        }
+        result
     }
 }
 

@@ -15,26 +15,14 @@ use ssot_worker::{Agent, Worker, WorkerOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Manager settings that notice faults quickly.
+pub(crate) use ssot_testkit::eventually;
+
+/// Manager settings that notice faults quickly: the kit's, with the breaker open for 500 ms.
 pub(crate) async fn manager(url: &str) -> RedisManager {
-    let config = RedisOptions::from_toml(&format!(
-        r#"
-        url = "{url}"
-        app = "worker-test"
-        command-timeout-ms = 400
-        connect-timeout-ms = 400
-        health-interval-ms = 100
-        reconnect-min-delay-ms = 20
-        reconnect-max-delay-ms = 200
-        [breaker]
-        minimum-calls = 5
-        open-duration-ms = 500
-        "#
-    ))
-    .unwrap()
-    .resolve()
-    .unwrap();
-    RedisManager::connect(config)
+    let mut options =
+        RedisOptions::from_toml(&ssot_testkit::fast_manager_toml(url, "worker-test")).unwrap();
+    options.breaker.as_mut().unwrap().open_duration_ms = Some(500);
+    RedisManager::connect(options.resolve().unwrap())
         .await
         .expect("manager connects")
 }
@@ -201,19 +189,6 @@ pub(crate) fn assert_run(run: &[Seen], message_id: &str, end: &str) {
     assert_eq!(seqs, contiguous, "seq not 1..=n: {names:?}");
     for e in run {
         assert_eq!(e.data["message_id"], message_id, "{e:?}");
-    }
-}
-
-/// Polls `check` every 25 ms until it holds; panics after `within`.
-pub(crate) async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = tokio::time::Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < within, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -1,16 +1,21 @@
-//! Configuration: `ssot.toml` or `[tool.ssot]` in `pyproject.toml`.
+//! Configuration: `[check]` in `ssot.toml`, or `[tool.ssot.check]` in `pyproject.toml`.
 //!
 //! Two stages, as in ruff: [`Options`] is what the file says (serde, unknown keys are
 //! errors), [`Settings`] is what the checker uses (globs compiled, names parsed, every
-//! value validated with an error that names its key).
+//! value validated with an error that names its key). `file` finds the file and its
+//! `[check]` section among the runtime sections other commands read.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use crate::error::Error;
 use crate::names::{NamePattern, is_identifier, split_name};
+
+mod file;
+
+pub use file::{Loaded, RUNTIME_SECTIONS, discover};
 
 /// File name of the stand-alone configuration.
 pub const SSOT_TOML: &str = "ssot.toml";
@@ -21,6 +26,10 @@ pub const PYPROJECT_TOML: &str = "pyproject.toml";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Options {
+    /// How keys are named in errors: `check.` for `[check]`, empty for the deprecated
+    /// top-level keys, `tool.ssot.check.` in pyproject.toml.
+    #[serde(skip)]
+    pub(crate) key_prefix: String,
     /// Globs of the files allowed to build clients.
     pub canonical: Option<Vec<String>>,
     /// The manager class (a bare name or a dotted path).
@@ -148,38 +157,15 @@ impl Settings {
 }
 
 impl Options {
-    /// Reads the options from `path` (`ssot.toml`, or `pyproject.toml` with `[tool.ssot]`).
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let syntax = |message: String| Error::ConfigSyntax {
-            path: path.to_owned(),
-            message,
-        };
-        if path.file_name().is_some_and(|name| name == PYPROJECT_TOML) {
-            let mut table: toml::Table =
-                toml::from_str(&text).map_err(|e| syntax(e.to_string()))?;
-            let section = table
-                .remove("tool")
-                .and_then(|tool| match tool {
-                    toml::Value::Table(mut tool) => tool.remove("ssot"),
-                    _ => None,
-                })
-                .ok_or_else(|| syntax("no [tool.ssot] section".to_owned()))?;
-            Options::deserialize(section)
-                .map_err(|e| syntax(format!("[tool.ssot]: {}", e.message())))
-        } else {
-            toml::from_str(&text).map_err(|e| syntax(e.to_string()))
-        }
-    }
-
     /// Validates the options into settings; errors name the offending key.
     pub fn resolve(self, root: PathBuf, config_file: Option<PathBuf>) -> Result<Settings, Error> {
         let file = config_file
             .clone()
             .unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let prefix = self.key_prefix.clone();
         let err = |key: String, message: String| Error::ConfigValue {
             path: file.clone(),
-            key,
+            key: format!("{prefix}{key}"),
             message,
         };
 
@@ -347,19 +333,4 @@ fn globs(key: &str, patterns: &[String], anywhere: bool) -> Result<GlobSet, (Str
         }
     }
     builder.build().map_err(|e| (key.to_owned(), e.to_string()))
-}
-
-/// Finds the configuration for a check starting in `start`: the nearest `ssot.toml`, or
-/// `pyproject.toml` with a `[tool.ssot]` section, in `start` or one of its parents.
-pub fn discover(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find_map(|dir| {
-        let ssot = dir.join(SSOT_TOML);
-        if ssot.is_file() {
-            return Some(ssot);
-        }
-        let pyproject = dir.join(PYPROJECT_TOML);
-        let text = std::fs::read_to_string(&pyproject).ok()?;
-        let table: toml::Table = toml::from_str(&text).ok()?;
-        table.get("tool")?.get("ssot").map(|_| pyproject)
-    })
 }

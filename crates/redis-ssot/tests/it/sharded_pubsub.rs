@@ -1,0 +1,158 @@
+//! Sharded Pub/Sub on a Cluster: a per-user notification stays on its user's shard.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis_ssot::UserScope;
+use redis_ssot::stores::events::{Events, LiveEvent};
+use serde_json::value::RawValue;
+use ssot_testkit::{RedisCluster, RedisServer};
+
+use crate::failover::cluster_and_manager;
+
+/// A `name:value` field of an `INFO`-style text (`CLUSTER INFO`), or of one of its
+/// `k=v,...` lines (`INFO commandstats`: `cmdstat_spublish` / `calls`).
+fn field(text: &str, line: &str, key: Option<&str>) -> u64 {
+    let Some(value) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(line)?.strip_prefix(':'))
+    else {
+        return 0;
+    };
+    match key {
+        None => value.parse().unwrap(),
+        Some(key) => value
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .unwrap()
+            .parse()
+            .unwrap(),
+    }
+}
+
+/// Per node: (`cluster_stats_messages_publish_sent`, `spublish` calls, `publish` calls).
+fn counters(nodes: &[RedisServer]) -> Vec<(u64, u64, u64)> {
+    nodes
+        .iter()
+        .map(|node| {
+            let info = node.cli(&["CLUSTER", "INFO"]);
+            let stats = node.cli(&["INFO", "commandstats"]);
+            (
+                field(&info, "cluster_stats_messages_publish_sent", None),
+                field(&stats, "cmdstat_spublish", Some("calls")),
+                field(&stats, "cmdstat_publish", Some("calls")),
+            )
+        })
+        .collect()
+}
+
+/// Issue 10 section 1: 1,000 events appended through `Events` on a 3-master Cluster reach
+/// their subscriptions; no publish crosses the cluster bus, and each node runs `SPUBLISH`
+/// exactly for the events of the users whose slots it owns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_events_stay_on_their_shard() {
+    let (cluster, manager) = cluster_and_manager(0).await;
+    let events = Events::new(manager.clone());
+    let users: Vec<UserScope> = (0..30)
+        .map(|n| UserScope::parse(&format!("shard-user-{n}")).unwrap())
+        .collect();
+    let mut owner = Vec::new();
+    let mut subscriptions = Vec::new();
+    for user in &users {
+        let key = format!("{{u:{}}}", user.user());
+        owner.push(cluster.master_of_slot(cluster.key_slot(&key)));
+        subscriptions.push(events.subscribe(user).await.unwrap());
+    }
+    let owners: std::collections::HashSet<_> = owner.iter().copied().collect();
+    assert_eq!(owners.len(), 3, "the users live on every master");
+    let before = counters(cluster.nodes());
+
+    let mut sent: Vec<Vec<String>> = vec![Vec::new(); users.len()];
+    for n in 0..1000 {
+        let u = n % users.len();
+        let data = RawValue::from_string(format!("{{\"n\":{n}}}")).unwrap();
+        let id = events.append(&users[u], "tick", &data).await.unwrap();
+        sent[u].push(id.to_string());
+    }
+    for (u, subscription) in subscriptions.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        while got.len() < sent[u].len() {
+            match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+                Ok(Some(LiveEvent::Event(frame))) => got.push(frame.id().to_string()),
+                other => panic!("user {u}: after {} events got {other:?}", got.len()),
+            }
+        }
+        assert_eq!(got, sent[u], "user {u}: every event once, in order");
+    }
+
+    let after = counters(cluster.nodes());
+    let bus: u64 = after.iter().map(|c| c.0).sum::<u64>() - before.iter().map(|c| c.0).sum::<u64>();
+    assert_eq!(bus, 0, "no publish crossed the cluster bus");
+    let mut expected: HashMap<usize, u64> = HashMap::new();
+    for (u, list) in sent.iter().enumerate() {
+        *expected.entry(owner[u]).or_default() += list.len() as u64;
+    }
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        let spublish = a.1 - b.1;
+        assert_eq!(
+            spublish,
+            expected.get(&i).copied().unwrap_or(0),
+            "node {i}: SPUBLISH only for its own users"
+        );
+        assert_eq!(a.2, b.2, "node {i}: no classic PUBLISH");
+    }
+}
+
+/// Issue 10 section 1: when a user's slot moves to another master, Redis drops the sharded
+/// subscription (`sunsubscribe`); it follows the slot to the new owner, the subscription
+/// gets a `Gap` (to catch up from the stream), and later events arrive again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_slot_takes_its_subscription_along() {
+    let (cluster, manager) = cluster_and_manager(0).await;
+    let events = Events::new(manager.clone());
+    let user = UserScope::parse("mover").unwrap();
+    let channel = format!("ssot:{{u:{}}}:events", user.user());
+    let slot = cluster.key_slot(&channel);
+    let from = cluster.master_of_slot(slot);
+    let mut subscription = events.subscribe(&user).await.unwrap();
+    let data = RawValue::from_string("{\"n\":1}".to_owned()).unwrap();
+    let first = events.append(&user, "tick", &data).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Event(frame))) => assert_eq!(frame.id(), first),
+        other => panic!("before the move: {other:?}"),
+    }
+    let subscribers = |cluster: &RedisCluster, node: usize| -> String {
+        let reply = cluster.nodes()[node].cli(&["PUBSUB", "SHARDNUMSUB", &channel]);
+        reply.lines().last().unwrap_or_default().to_owned()
+    };
+    assert_eq!(subscribers(&cluster, from), "1");
+
+    let to = cluster.masters().into_iter().find(|m| *m != from).unwrap();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.migrate_slot(slot, to);
+        cluster
+    })
+    .await
+    .unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Gap)) => {}
+        other => panic!("after the move, expected a gap: {other:?}"),
+    }
+    assert_eq!(
+        subscribers(&cluster, to),
+        "1",
+        "subscribed on the new owner"
+    );
+    assert_eq!(
+        subscribers(&cluster, from),
+        "0",
+        "and no longer on the old one"
+    );
+    // The event log moved with the slot, and new events reach the subscription.
+    let second = events.append(&user, "tick", &data).await.unwrap();
+    assert!(second > first);
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Event(frame))) => assert_eq!(frame.id(), second),
+        other => panic!("after the move: {other:?}"),
+    }
+}
