@@ -79,6 +79,28 @@ impl State {
 /// holding it stalls the asyncio loop for tens of milliseconds.
 pub(crate) fn complete(work: Completion) {
     let pid = std::process::id();
+    let cached = COMPLETIONS.with_borrow(|c| match c {
+        Some((owner, sender)) if *owner == pid => Some(sender.clone()),
+        _ => None,
+    });
+    let sender = match cached {
+        Some(sender) => sender,
+        None => match completion_sender(pid) {
+            Some(sender) => {
+                COMPLETIONS.set(Some((pid, sender.clone())));
+                sender
+            }
+            // No thread: hand this result back from here rather than lose it.
+            None => return work(),
+        },
+    };
+    if let Err(mpsc::SendError(work)) = sender.send(work) {
+        work();
+    }
+}
+
+/// The completion thread's queue, started on first use in this process.
+fn completion_sender(pid: u32) -> Option<mpsc::Sender<Completion>> {
     let mut state = state();
     let sender = match &state.completions {
         Some((owner, sender)) if *owner == pid => sender.clone(),
@@ -88,19 +110,13 @@ pub(crate) fn complete(work: Completion) {
                 .name("redis-ssot-completions".to_owned())
                 .spawn(move || complete_batches(receiver));
             if spawned.is_err() {
-                // No thread: hand this result back from here rather than lose it.
-                drop(state);
-                work();
-                return;
+                return None;
             }
             state.completions = Some((pid, sender.clone()));
             sender
         }
     };
-    drop(state);
-    if let Err(mpsc::SendError(work)) = sender.send(work) {
-        work();
-    }
+    Some(sender)
 }
 
 fn complete_batches(receiver: mpsc::Receiver<Completion>) {
@@ -123,6 +139,8 @@ thread_local! {
     /// This thread's copy of the runtime handle and manager of the process `pid`, so the
     /// call path does not take the process lock: neither changes within one process.
     static CACHED: RefCell<Option<(u32, Handle, Option<RedisManager>)>> = const { RefCell::new(None) };
+    /// This thread's copy of the completion queue of the process `pid`.
+    static COMPLETIONS: RefCell<Option<(u32, mpsc::Sender<Completion>)>> = const { RefCell::new(None) };
 }
 
 fn cached_runtime(pid: u32) -> Option<Handle> {
