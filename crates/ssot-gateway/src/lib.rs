@@ -31,7 +31,7 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use redis_ssot::RedisManager;
 use redis_ssot::stores::events::Events;
-use redis_ssot::stores::jobs::Jobs;
+use redis_ssot::stores::jobs::{Jobs, JobsConfig};
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::tokens::Tokens;
 use tokio::net::TcpListener;
@@ -109,7 +109,15 @@ impl Gateway {
             std::time::Duration::from_secs(60),
         )
         .with_burst(config.message_burst);
-        let jobs = Jobs::new(manager.clone(), &config.agent_queue)?;
+        let jobs = Jobs::with_config(
+            manager.clone(),
+            &config.agent_queue,
+            JobsConfig {
+                partitions: config.agent_queue_partitions,
+                max_len: config.agent_queue_max_len,
+                ..JobsConfig::default()
+            },
+        )?;
         let local_addr = listener.local_addr().map_err(|source| GatewayError::Bind {
             addr: config.listen,
             source,

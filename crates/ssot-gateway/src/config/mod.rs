@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 19_500;
 /// Default time to drain sockets on shutdown.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default queue of agent jobs (the worker's default too).
-pub const DEFAULT_AGENT_QUEUE: &str = "agent";
+pub const DEFAULT_AGENT_QUEUE: &str = redis_ssot::stores::chat::CHAT_QUEUE;
 /// Default largest chat message text.
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 8 * 1024;
 /// Default chat messages per minute per user.
@@ -107,6 +107,11 @@ pub struct GatewayOptions {
     pub service_key: Option<Redacted<String>>,
     /// Queue that chat messages are enqueued on for `ssot worker`.
     pub agent_queue: Option<String>,
+    /// Streams the agent queue is partitioned into; `ssot worker`'s `queue-partitions` must
+    /// be at least this.
+    pub agent_queue_partitions: Option<u32>,
+    /// Most jobs one partition of the agent queue holds; more messages get `queue_full`.
+    pub agent_queue_max_len: Option<u64>,
     /// Largest chat message text (bytes).
     pub max_text_bytes: Option<usize>,
     /// Chat messages per minute per user.
@@ -170,6 +175,10 @@ pub struct GatewayConfig {
     pub service_key: Option<Redacted<String>>,
     /// Queue that chat messages are enqueued on.
     pub agent_queue: String,
+    /// Streams the agent queue is partitioned into.
+    pub agent_queue_partitions: u32,
+    /// Most jobs one partition of the agent queue holds.
+    pub agent_queue_max_len: u64,
     /// Largest chat message text.
     pub max_text_bytes: usize,
     /// Chat messages per minute per user.
@@ -402,6 +411,26 @@ impl GatewayOptions {
                     .map_err(|e| ConfigError::new("gateway.agent-queue", e.to_string()))?;
                 queue
             },
+            agent_queue_partitions: {
+                let partitions = positive(
+                    "gateway.agent-queue-partitions",
+                    self.agent_queue_partitions,
+                    redis_ssot::stores::jobs::DEFAULT_PARTITIONS,
+                )?;
+                let most = redis_ssot::stores::jobs::MAX_PARTITIONS;
+                if partitions > most {
+                    return Err(ConfigError::new(
+                        "gateway.agent-queue-partitions",
+                        format!("must be at most {most}, got {partitions}"),
+                    ));
+                }
+                partitions
+            },
+            agent_queue_max_len: positive(
+                "gateway.agent-queue-max-len",
+                self.agent_queue_max_len,
+                redis_ssot::stores::jobs::DEFAULT_MAX_LEN,
+            )?,
             max_text_bytes: positive(
                 "gateway.max-text-bytes",
                 self.max_text_bytes,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::future::BoxFuture;
+use redis_ssot::stores::chat::ChatJob;
 use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::jobs::NewJob;
 use tokio::time::Instant;
@@ -86,12 +87,11 @@ impl<S: Transport> Conn<S> {
             if !decision.allowed {
                 return Ok(Err(decision.retry_after));
             }
-            let job = NewJob {
-                user: scope.user().clone(),
-                kind: "chat".to_owned(),
-                payload: serde_json::json!({ "message_id": id, "text": text }),
-                idempotency_key: Some(id.clone()),
+            let message = ChatJob {
+                message_id: id.clone(),
+                text,
             };
+            let job = NewJob::chat(scope.user().clone(), message);
             shared.jobs.enqueue(job).await.map(Ok)
         };
         let frame = match stored.await {
@@ -100,6 +100,11 @@ impl<S: Transport> Conn<S> {
                 codes::RATE_LIMITED,
                 "too many messages; slow down",
                 Some(retry_after.as_millis() as u64),
+            ),
+            Err(err @ redis_ssot::Error::QueueFull { .. }) => protocol::error_frame(
+                codes::QUEUE_FULL,
+                "the agent queue is full; retry later",
+                err.retry_after().map(|d| d.as_millis() as u64),
             ),
             Err(err) if err.is_transient() => protocol::error_frame(
                 codes::REDIS_UNAVAILABLE,

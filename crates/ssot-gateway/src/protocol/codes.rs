@@ -23,6 +23,9 @@ pub const REDIS_UNAVAILABLE: &str = "redis_unavailable";
 pub const MESSAGE_TOO_LONG: &str = "message_too_long";
 /// A message id that is not 1-256 characters of `[A-Za-z0-9_.:/@-]`.
 pub const INVALID_MESSAGE_ID: &str = "invalid_message_id";
+/// The agent queue holds its most jobs (`agent-queue-max-len`); the message was not stored,
+/// retry after `retry_after_ms`.
+pub const QUEUE_FULL: &str = "queue_full";
 
 // HTTP: the WebSocket handshake.
 
@@ -96,6 +99,7 @@ pub const ALL: &[&str] = &[
     REDIS_UNAVAILABLE,
     MESSAGE_TOO_LONG,
     INVALID_MESSAGE_ID,
+    QUEUE_FULL,
     TOKEN_MISSING,
     TOKEN_MALFORMED,
     TOKEN_ALGORITHM,

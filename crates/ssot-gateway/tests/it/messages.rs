@@ -153,3 +153,33 @@ async fn next_any(ws: &mut Ws) -> serde_json::Value {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_agent_queue_answers_queue_full_and_stores_nothing_more() {
+    let server = RedisServer::start();
+    let options = ssot_gateway::GatewayOptions {
+        agent_queue_max_len: Some(2),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager(&server.url()).await, options).await;
+    let mut ws = connect(&gw.ws_url(), &token("kim", 60), None)
+        .await
+        .unwrap();
+    next_of(&mut ws, "status").await;
+    for n in 0..2 {
+        send_text(
+            &mut ws,
+            &format!(r#"{{"type":"message","id":"q-{n}","text":"hi"}}"#),
+        )
+        .await;
+        assert_eq!(next_of(&mut ws, "ack").await["ref"], format!("q-{n}"));
+    }
+    send_text(&mut ws, r#"{"type":"message","id":"q-2","text":"hi"}"#).await;
+    let refused = next_of(&mut ws, "error").await;
+    assert_eq!(refused["code"], "queue_full", "{refused}");
+    assert!(refused["retry_after_ms"].as_u64().unwrap() > 0, "{refused}");
+    // A retry of an accepted message still gets its job, full queue or not.
+    send_text(&mut ws, r#"{"type":"message","id":"q-0","text":"hi"}"#).await;
+    assert_eq!(next_of(&mut ws, "ack").await["ref"], "q-0");
+    assert_eq!(server.cli(&["XLEN", "ssot:{jobs:agent}:stream"]), "2");
+}
