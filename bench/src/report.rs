@@ -194,7 +194,7 @@ mod tests {
         ];
         let text = render(&cells);
         assert!(
-            text.contains("| GET | 16 | 90,000 | 100,000 | 5,000 | – | 0.900× | 18.0× |"),
+            text.contains("| GET | 16 | 90,000 | 100,000 | 5,000 | – | – | 0.900× | 18.0× | – |"),
             "{text}"
         );
         assert!(

@@ -28,12 +28,13 @@ struct ConfigView {
     text: String,
 }
 
-/// Connects with `config`, checks, and returns the report (never fails: problems are findings).
-pub(crate) async fn examine(config: RedisConfig) -> Report {
+/// Connects with `config`, checks, and returns the report (never fails: problems are
+/// findings). `effective` is the effective configuration of every table, as TOML.
+pub(crate) async fn examine(config: RedisConfig, effective: String) -> Report {
     let view = ConfigView {
         urls: config.redacted_urls(),
         cluster: config.is_cluster(),
-        text: config.to_string(),
+        text: effective,
     };
     let budget = config.connect_timeout + Duration::from_millis(500);
     let manager = match RedisManager::new(config) {
@@ -41,7 +42,15 @@ pub(crate) async fn examine(config: RedisConfig) -> Report {
         Err(err) => return unhealthy(view, err.to_string()),
     };
     if !manager.wait_ready(budget).await {
-        let mut report = unhealthy(view, format!("cannot connect within {budget:?}"));
+        let urls = view.urls.join(",");
+        let reason = match manager.health().last_error {
+            Some(cause) => format!(
+                "cannot connect to {urls} within {budget:?}: {} ({cause})",
+                connect_failure(&cause)
+            ),
+            None => format!("cannot connect to {urls} within {budget:?}: no answer"),
+        };
+        let mut report = unhealthy(view, reason);
         report.breaker = manager.breaker_state().as_str().to_owned();
         return report;
     }
@@ -80,6 +89,28 @@ pub(crate) async fn examine(config: RedisConfig) -> Report {
         connections: manager.open_connections(),
         domains: manager.domains(),
     }
+}
+
+/// What kind of failure a connection error is, in the words an operator searches for.
+fn connect_failure(cause: &str) -> &'static str {
+    let cause = cause.to_ascii_lowercase();
+    let kinds: [(&[&str], &str); 5] = [
+        (&["refused"], "connection refused"),
+        (
+            &["noauth", "wrongpass", "auth", "invalid password"],
+            "authentication failed",
+        ),
+        (&["certificate", "tls", "handshake", "ssl"], "TLS failed"),
+        (
+            &["lookup", "name or service", "dns", "resolve"],
+            "DNS lookup failed",
+        ),
+        (&["timed out", "timeout"], "timed out"),
+    ];
+    kinds
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| cause.contains(n)))
+        .map_or("failed", |(_, kind)| kind)
 }
 
 fn unhealthy(config: ConfigView, reason: String) -> Report {
@@ -134,5 +165,30 @@ impl Report {
         let verdict = if self.healthy { "healthy" } else { "unhealthy" };
         out.push_str(&format!("\n{verdict}: {}\n", self.reason));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_failure;
+
+    #[test]
+    fn connect_failures_are_named() {
+        for (cause, kind) in [
+            ("Connection refused (os error 111)", "connection refused"),
+            (
+                "WRONGPASS invalid username-password pair",
+                "authentication failed",
+            ),
+            ("invalid peer certificate: UnknownIssuer", "TLS failed"),
+            (
+                "failed to lookup address information: Name or service not known",
+                "DNS lookup failed",
+            ),
+            ("connect timed out", "timed out"),
+            ("something else", "failed"),
+        ] {
+            assert_eq!(connect_failure(cause), kind, "{cause}");
+        }
     }
 }

@@ -155,12 +155,6 @@ async fn say(sink: &mut Sink, id: &str, text: &str) {
     sink.send(Message::Text(frame.into())).await.unwrap();
 }
 
-/// `<ms>-<seq>` as a pair, to compare stream ids.
-fn stream_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap();
-    (ms.parse().unwrap(), seq.parse().unwrap())
-}
-
 /// What a client saw over one or more sockets, taken in turn: every event id once and in
 /// increasing order; each run exactly the demo run with sequence numbers 1..=6 and one
 /// message id; exactly one run for each of `expected_messages` and none for another.
@@ -174,7 +168,7 @@ pub(crate) fn assert_complete_runs(
     assert!(
         events
             .windows(2)
-            .all(|w| stream_id(&w[0].1.id) < stream_id(&w[1].1.id)),
+            .all(|w| event_id(&w[0].1.id) < event_id(&w[1].1.id)),
         "{who}: event ids once each, in order: {events:?}"
     );
     let mut runs: BTreeMap<&str, Vec<&Ev>> = BTreeMap::new();

@@ -230,18 +230,13 @@ async fn a_killed_gateway_loses_nothing() {
             "reconnects of a socket of {user}"
         );
         let seen = seen.lock().unwrap();
-        let order: Vec<(u64, u64)> = seen.iter().map(|id| parse_id(id)).collect();
+        let order: Vec<_> = seen.iter().map(|id| event_id(id)).collect();
         assert!(
             order.windows(2).all(|w| w[0] < w[1]),
             "a socket of {user}: every event once, in order, across the failover"
         );
     }
     drop(a);
-}
-
-fn parse_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap();
-    (ms.parse().unwrap(), seq.parse().unwrap())
 }
 
 /// `?token=` never reaches the log, even at `trace`: not for accepted sockets, not for

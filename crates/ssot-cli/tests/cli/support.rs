@@ -134,3 +134,8 @@ pub(crate) fn publish(port: u16, user: &str, data: &str) -> Result<String, Strin
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     Ok(v["id"].as_str().unwrap().to_owned())
 }
+
+/// An event id of the wire format, parsed and ordered as the library does.
+pub(crate) fn event_id(id: &str) -> redis_ssot::stores::events::EventId {
+    id.parse().unwrap()
+}

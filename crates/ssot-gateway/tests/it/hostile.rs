@@ -209,6 +209,8 @@ async fn origins_compare_scheme_host_and_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_peer_is_closed_after_the_idle_timeout() {
+    // It counts a close in the process-wide /metrics: alone in its process under cargo test.
+    ssot_testkit::own_process!(a_vanished_peer_is_closed_after_the_idle_timeout);
     let server = RedisServer::start();
     let options = ssot_gateway::GatewayOptions {
         ping_interval_ms: Some(200),
