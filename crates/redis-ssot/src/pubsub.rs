@@ -29,15 +29,16 @@ use bytes::Bytes;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
+use crate::domains::slot_of_key;
 use crate::error::Result;
 use crate::link::{Conn, Link, OnConnect};
 
 /// Messages buffered per subscription before it counts as lagging.
 const SUBSCRIPTION_BUFFER: usize = 1024;
-/// Tries to subscribe a moved sharded channel on its new owner, and the base of the pause
-/// between them (growing linearly).
-const FOLLOW_ATTEMPTS: u32 = 10;
-const FOLLOW_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+/// Rounds of resubscribing channels after a node fault or a slot move, and the base of the
+/// pause before each (growing linearly: about 10 s in all, beyond a Cluster failover).
+const RECOVER_ATTEMPTS: u32 = 12;
+const RECOVER_PAUSE: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// What a subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub(crate) struct Dispatcher {
     next_id: AtomicU64,
     /// Serialises SUBSCRIBE / UNSUBSCRIBE so an unsubscribe never overtakes a newer subscribe.
     control: tokio::sync::Mutex<()>,
+    /// A task resubscribes stale channels.
+    recovering: AtomicBool,
 }
 
 impl Dispatcher {
@@ -88,10 +91,12 @@ impl Dispatcher {
             let kind = push.kind;
             if kind == PushKind::Disconnection {
                 // Only a cluster link forwards these: one node went away, and what it
-                // delivered may be lost until the cluster client resubscribes.
+                // delivered may be lost. Its channels are subscribed again (on the node or on
+                // the replica that replaces it); the node is not named, so every channel is.
                 for channel in self.lock().values_mut() {
                     channel.stale = true;
                 }
+                Arc::clone(&self).recover(&link);
                 continue;
             }
             let mut data = push.data.into_iter();
@@ -121,52 +126,60 @@ impl Dispatcher {
                 }
                 PushKind::SUnsubscribe => {
                     // Still wanted here, so Redis dropped it: its slot moved. Follow it.
-                    let wanted = match self.lock().get_mut(name) {
-                        Some(channel) => {
-                            channel.stale = true;
-                            true
-                        }
-                        None => false,
-                    };
-                    if wanted {
-                        tokio::spawn(Arc::clone(&self).follow(Arc::clone(&link), name.to_owned()));
+                    if let Some(channel) = self.lock().get_mut(name) {
+                        channel.stale = true;
                     }
+                    Arc::clone(&self).recover(&link);
                 }
                 _ => {}
             }
         }
     }
 
-    /// Subscribes a sharded channel again after its slot moved, retrying while the cluster
-    /// client learns the new owner.
-    async fn follow(self: Arc<Self>, link: Arc<Link>, channel: String) {
-        for attempt in 0..FOLLOW_ATTEMPTS {
-            {
-                let _control = self.control.lock().await;
-                if !self.lock().contains_key(&channel) {
-                    return;
-                }
-                let Ok((_, mut conn)) = link.get() else {
-                    return; // the reconnect hook resubscribes everything
-                };
-                match conn.ssubscribe(std::slice::from_ref(&channel)).await {
-                    Ok(()) => return,
-                    Err(err) => {
-                        tracing::debug!(channel, cause = %err, attempt, "resubscribe after slot move failed")
-                    }
-                }
-            }
-            tokio::time::sleep(FOLLOW_RETRY * (attempt + 1)).await;
+    /// Starts subscribing the stale channels again, unless that already runs.
+    fn recover(self: Arc<Self>, link: &Arc<Link>) {
+        if !self.recovering.swap(true, Ordering::AcqRel) {
+            tokio::spawn(self.resubscribe_stale(Arc::clone(link)));
         }
-        tracing::warn!(
-            channel,
-            "could not follow a moved channel; its subscriptions get a gap"
-        );
-        if let Some(channel) = self.lock().get(&channel) {
+    }
+
+    /// Subscribes every stale channel again until each is confirmed (the confirmation brings
+    /// its `Gap`), retrying while the cluster client learns where the slots went.
+    async fn resubscribe_stale(self: Arc<Self>, link: Arc<Link>) {
+        for attempt in 0..RECOVER_ATTEMPTS {
+            tokio::time::sleep(RECOVER_PAUSE * (attempt + 1)).await;
+            let _control = self.control.lock().await;
+            let (sharded, classic) = self.partition(|channel| channel.stale);
+            if sharded.is_empty() && classic.is_empty() {
+                self.recovering.store(false, Ordering::Release);
+                return;
+            }
+            let Ok((_, mut conn)) = link.get() else {
+                continue; // the reconnect hook resubscribes everything
+            };
+            if let Err(err) = subscribe_all(&mut conn, sharded, classic).await {
+                tracing::debug!(cause = %err, attempt, "resubscribing after a node fault failed");
+            }
+        }
+        self.recovering.store(false, Ordering::Release);
+        tracing::warn!("could not resubscribe every channel; their subscriptions get a gap");
+        for channel in self.lock().values_mut().filter(|c| c.stale) {
             for local in &channel.locals {
                 offer(local, SubscriptionEvent::Gap);
             }
         }
+    }
+
+    /// The names of the channels that `pick` selects: (sharded, classic).
+    fn partition(&self, pick: impl Fn(&Channel) -> bool) -> (Vec<String>, Vec<String>) {
+        let (sharded, classic): (Vec<_>, Vec<_>) = self
+            .lock()
+            .iter()
+            .filter(|(_, channel)| pick(channel))
+            .map(|(name, channel)| (name.clone(), channel.sharded))
+            .partition(|(_, sharded)| *sharded);
+        let names = |list: Vec<(String, bool)>| list.into_iter().map(|(name, _)| name).collect();
+        (names(sharded), names(classic))
     }
 
     /// The subscriber role's hook: resubscribe everything, then tell everyone about the gap.
@@ -176,21 +189,8 @@ impl Dispatcher {
             let this = Arc::clone(&this);
             Box::pin(async move {
                 let _control = this.control.lock().await;
-                let (sharded, classic): (Vec<_>, Vec<_>) = this
-                    .lock()
-                    .iter()
-                    .map(|(name, channel)| (name.clone(), channel.sharded))
-                    .partition(|(_, sharded)| *sharded);
-                let names = |list: Vec<(String, bool)>| -> Vec<String> {
-                    list.into_iter().map(|(name, _)| name).collect()
-                };
-                let (sharded, classic) = (names(sharded), names(classic));
-                if !classic.is_empty() {
-                    conn.subscribe(&classic).await?;
-                }
-                if !sharded.is_empty() {
-                    conn.ssubscribe(&sharded).await?;
-                }
+                let (sharded, classic) = this.partition(|_| true);
+                subscribe_all(&mut conn, sharded, classic).await?;
                 for channel in this.lock().values_mut() {
                     channel.stale = false;
                     for local in &channel.locals {
@@ -291,6 +291,33 @@ impl Dispatcher {
     pub(crate) fn channel_count(&self) -> usize {
         self.lock().len()
     }
+}
+
+/// Subscribes `classic` channels, then `sharded` ones one slot at a time (an `SSUBSCRIBE`
+/// naming channels of several slots is a CROSSSLOT error); fails with the last error.
+async fn subscribe_all(
+    conn: &mut Conn,
+    sharded: Vec<String>,
+    classic: Vec<String>,
+) -> redis::RedisResult<()> {
+    if !classic.is_empty() {
+        conn.subscribe(&classic).await?;
+    }
+    let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
+    for name in sharded {
+        by_slot
+            .entry(slot_of_key(name.as_bytes()))
+            .or_default()
+            .push(name);
+    }
+    // Every slot gets its chance: one unreachable master must not hold the others back.
+    let mut outcome = Ok(());
+    for group in by_slot.into_values() {
+        if let Err(err) = conn.ssubscribe(&group).await {
+            outcome = Err(err);
+        }
+    }
+    outcome
 }
 
 fn offer(local: &Local, event: SubscriptionEvent) {

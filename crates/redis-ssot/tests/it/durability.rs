@@ -129,13 +129,7 @@ async fn acknowledged_appends_survive_a_failover() {
         }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let cluster = tokio::task::spawn_blocking(move || {
-        let mut cluster = cluster;
-        cluster.kill_master_and_wait_failover(victim);
-        cluster
-    })
-    .await
-    .unwrap();
+    let (cluster, _, _) = crate::failover::fail_over(cluster, victim).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, std::sync::atomic::Ordering::Release);
     let acked = writer.await.unwrap();

@@ -27,6 +27,20 @@ pub(crate) async fn cluster_and_manager(replicas: usize) -> (RedisCluster, Redis
     (cluster, manager)
 }
 
+/// SIGKILLs master `victim` and waits for its replica's promotion, off the runtime's
+/// threads; returns the cluster, the new master and the time it took.
+pub(crate) async fn fail_over(
+    mut cluster: RedisCluster,
+    victim: usize,
+) -> (RedisCluster, usize, Duration) {
+    tokio::task::spawn_blocking(move || {
+        let (promoted, took) = cluster.kill_master_and_wait_failover(victim);
+        (cluster, promoted, took)
+    })
+    .await
+    .unwrap()
+}
+
 /// What one user's calls saw: when each failed, and how many succeeded.
 #[derive(Default)]
 struct Outcomes {
@@ -57,7 +71,7 @@ async fn publish_until(events: Events, user: UserScope, stop: Arc<AtomicBool>) -
 /// shard's users are served again within `cluster-node-timeout` + 2 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_master_refuses_only_its_own_users() {
-    let (mut cluster, manager) = cluster_and_manager(1).await;
+    let (cluster, manager) = cluster_and_manager(1).await;
     // Ten users per master.
     let mut by_master: HashMap<usize, Vec<String>> = HashMap::new();
     let mut n = 0;
@@ -92,12 +106,7 @@ async fn a_failed_master_refuses_only_its_own_users() {
     let victim = *by_master.keys().min().unwrap();
     let victim_user = format!("ssot:{{u:{}}}:events", by_master[&victim][0]);
     let killed_at = Instant::now();
-    let (cluster, promoted, took) = tokio::task::spawn_blocking(move || {
-        let (promoted, took) = cluster.kill_master_and_wait_failover(victim);
-        (cluster, promoted, took)
-    })
-    .await
-    .unwrap();
+    let (cluster, promoted, took) = fail_over(cluster, victim).await;
     assert_ne!(promoted, victim);
     // Keep calling long enough to see the failed shard come back.
     tokio::time::sleep(Duration::from_secs(3)).await;

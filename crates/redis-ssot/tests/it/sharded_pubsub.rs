@@ -156,3 +156,44 @@ async fn a_moved_slot_takes_its_subscription_along() {
         other => panic!("after the move: {other:?}"),
     }
 }
+
+/// A subscription on a master that fails over gets a `Gap` once it is subscribed on the
+/// promoted replica, and then receives new events: the node's fault neither takes the
+/// subscriber connection of the other masters down nor silently loses the subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_follows_its_master_through_a_failover() {
+    let (cluster, manager) = cluster_and_manager(1).await;
+    let events = Events::new(manager.clone());
+    let user = UserScope::parse("survivor").unwrap();
+    let victim = cluster.master_of_slot(cluster.key_slot(&format!("{{u:{}}}", user.user())));
+    let mut subscription = events.subscribe(&user).await.unwrap();
+    let data = RawValue::from_string("{\"n\":1}".to_owned()).unwrap();
+    let first = events.append(&user, "tick", &data).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+        Ok(Some(LiveEvent::Event(frame))) => assert_eq!(frame.id(), first),
+        other => panic!("before the failover: {other:?}"),
+    }
+    let (cluster, _, _) = crate::failover::fail_over(cluster, victim).await;
+    match tokio::time::timeout(Duration::from_secs(10), subscription.recv()).await {
+        Ok(Some(LiveEvent::Gap)) => {}
+        other => panic!("after the failover, expected a gap: {other:?}"),
+    }
+    let second = loop {
+        match events.append(&user, "tick", &data).await {
+            Ok(id) => break id,
+            Err(err) => {
+                assert!(err.is_transient(), "{err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+            Ok(Some(LiveEvent::Event(frame))) if frame.id() == second => break,
+            // More gaps may come while the cluster settles; the event must follow.
+            Ok(Some(LiveEvent::Gap)) => {}
+            other => panic!("after the failover: {other:?}"),
+        }
+    }
+    drop(cluster);
+}
