@@ -132,3 +132,8 @@ def test_deprecation_aliases_warn_once_each_and_return_the_same_manager(redis) -
     assert names == ["auth_manager", "cache_manager", "get_redis_manager"]
     assert all(w.filename == __file__ for w in deprecations), "points at the caller"
     assert {h.instance_id for h in handles} == {redis.instance_id}
+
+
+def test_redis_is_subscriptable_for_annotations() -> None:
+    assert redis_ssot.Redis[bytes] is redis_ssot.Redis
+    assert redis_ssot.Redis[str] is redis_ssot.Redis

@@ -1,7 +1,7 @@
 //! `Redis`: the Python handle of the process's one manager.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple, PyType};
 use redis_ssot::redis::{Cmd, Value};
 
 use crate::bridge::{Mode, run};
@@ -58,6 +58,16 @@ impl Redis {
     fn breaker_state(&self, py: Python<'_>) -> PyResult<&'static str> {
         let manager = config::manager().map_err(|e| to_pyerr(py, e))?;
         Ok(manager.breaker_state().as_str())
+    }
+
+    /// `Redis[bytes]` / `Redis[str]` in annotations evaluated at run time: the same class
+    /// (the stubs make it generic over the reply type).
+    #[classmethod]
+    fn __class_getitem__<'py>(
+        cls: &Bound<'py, PyType>,
+        _reply: &Bound<'py, PyAny>,
+    ) -> Bound<'py, PyType> {
+        cls.clone()
     }
 
     /// True when replies are `str`.

@@ -13,6 +13,7 @@
 //! - `redis_ssot::init`'s process-global manager is deliberately not used: it cannot be
 //!   reset after `fork`.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use pyo3::Python;
@@ -78,6 +79,28 @@ impl State {
 /// holding it stalls the asyncio loop for tens of milliseconds.
 pub(crate) fn complete(work: Completion) {
     let pid = std::process::id();
+    let cached = COMPLETIONS.with_borrow(|c| match c {
+        Some((owner, sender)) if *owner == pid => Some(sender.clone()),
+        _ => None,
+    });
+    let sender = match cached {
+        Some(sender) => sender,
+        None => match completion_sender(pid) {
+            Some(sender) => {
+                COMPLETIONS.set(Some((pid, sender.clone())));
+                sender
+            }
+            // No thread: hand this result back from here rather than lose it.
+            None => return work(),
+        },
+    };
+    if let Err(mpsc::SendError(work)) = sender.send(work) {
+        work();
+    }
+}
+
+/// The completion thread's queue, started on first use in this process.
+fn completion_sender(pid: u32) -> Option<mpsc::Sender<Completion>> {
     let mut state = state();
     let sender = match &state.completions {
         Some((owner, sender)) if *owner == pid => sender.clone(),
@@ -87,19 +110,13 @@ pub(crate) fn complete(work: Completion) {
                 .name("redis-ssot-completions".to_owned())
                 .spawn(move || complete_batches(receiver));
             if spawned.is_err() {
-                // No thread: hand this result back from here rather than lose it.
-                drop(state);
-                work();
-                return;
+                return None;
             }
             state.completions = Some((pid, sender.clone()));
             sender
         }
     };
-    drop(state);
-    if let Err(mpsc::SendError(work)) = sender.send(work) {
-        work();
-    }
+    Some(sender)
 }
 
 fn complete_batches(receiver: mpsc::Receiver<Completion>) {
@@ -118,9 +135,41 @@ fn run_caught(work: Completion) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
 }
 
+thread_local! {
+    /// This thread's copy of the runtime handle and manager of the process `pid`, so the
+    /// call path does not take the process lock: neither changes within one process.
+    static CACHED: RefCell<Option<(u32, Handle, Option<RedisManager>)>> = const { RefCell::new(None) };
+    /// This thread's copy of the completion queue of the process `pid`.
+    static COMPLETIONS: RefCell<Option<(u32, mpsc::Sender<Completion>)>> = const { RefCell::new(None) };
+}
+
+fn cached_runtime(pid: u32) -> Option<Handle> {
+    CACHED.with_borrow(|c| match c {
+        Some((owner, handle, _)) if *owner == pid => Some(handle.clone()),
+        _ => None,
+    })
+}
+
+fn cached_manager(pid: u32) -> Option<RedisManager> {
+    CACHED.with_borrow(|c| match c {
+        Some((owner, _, manager)) if *owner == pid => manager.clone(),
+        _ => None,
+    })
+}
+
+fn cache(pid: u32, handle: Handle, manager: Option<RedisManager>) {
+    CACHED.set(Some((pid, handle, manager)));
+}
+
 /// The runtime of this process, for work that needs no manager.
 pub(crate) fn runtime() -> redis_ssot::Result<Handle> {
-    state().runtime(std::process::id()).map_err(runtime_error)
+    let pid = std::process::id();
+    if let Some(handle) = cached_runtime(pid) {
+        return Ok(handle);
+    }
+    let handle = state().runtime(pid).map_err(runtime_error)?;
+    cache(pid, handle.clone(), cached_manager(pid));
+    Ok(handle)
 }
 
 /// The manager of this process. The first call builds it (and the runtime), from the
@@ -130,10 +179,14 @@ pub(crate) fn manager(
     load: impl FnOnce() -> redis_ssot::Result<RedisConfig>,
 ) -> redis_ssot::Result<(RedisManager, bool)> {
     let pid = std::process::id();
+    if let Some(manager) = cached_manager(pid) {
+        return Ok((manager, false));
+    }
     let mut state = state();
     let runtime = state.runtime(pid).map_err(runtime_error)?;
     match &state.manager {
         Some((owner, manager)) if *owner == pid => {
+            cache(pid, runtime, Some(manager.clone()));
             return Ok((manager.clone(), false));
         }
         Some(_) => std::mem::forget(state.manager.take()),
@@ -152,6 +205,7 @@ pub(crate) fn manager(
         RedisManager::new(config)?
     };
     state.manager = Some((pid, manager.clone()));
+    cache(pid, runtime, Some(manager.clone()));
     Ok((manager, true))
 }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use redis_ssot::redis;
-use redis_ssot::{RedisConfig, RedisManager};
+use redis_ssot::{DomainHealth, RedisConfig, RedisManager};
 use serde::Serialize;
 
 /// What the doctor found.
@@ -17,6 +17,8 @@ pub(crate) struct Report {
     server_version: Option<String>,
     breaker: String,
     connections: Vec<String>,
+    /// Each failure domain: the server, or each master of a Cluster.
+    domains: Vec<DomainHealth>,
 }
 
 #[derive(Debug, Serialize)]
@@ -26,12 +28,13 @@ struct ConfigView {
     text: String,
 }
 
-/// Connects with `config`, checks, and returns the report (never fails: problems are findings).
-pub(crate) async fn examine(config: RedisConfig) -> Report {
+/// Connects with `config`, checks, and returns the report (never fails: problems are
+/// findings). `effective` is the effective configuration of every table, as TOML.
+pub(crate) async fn examine(config: RedisConfig, effective: String) -> Report {
     let view = ConfigView {
         urls: config.redacted_urls(),
         cluster: config.is_cluster(),
-        text: config.to_string(),
+        text: effective,
     };
     let budget = config.connect_timeout + Duration::from_millis(500);
     let manager = match RedisManager::new(config) {
@@ -39,10 +42,22 @@ pub(crate) async fn examine(config: RedisConfig) -> Report {
         Err(err) => return unhealthy(view, err.to_string()),
     };
     if !manager.wait_ready(budget).await {
-        let mut report = unhealthy(view, format!("cannot connect within {budget:?}"));
+        let urls = view.urls.join(",");
+        let reason = match manager.health().last_error {
+            Some(cause) => format!(
+                "cannot connect to {urls} within {budget:?}: {} ({cause})",
+                connect_failure(&cause)
+            ),
+            None => format!("cannot connect to {urls} within {budget:?}: no answer"),
+        };
+        let mut report = unhealthy(view, reason);
         report.breaker = manager.breaker_state().as_str().to_owned();
         return report;
     }
+    // The first health round fills in the failure domains (each master's PING).
+    let mut rounds = manager.watch_health();
+    rounds.borrow_and_update();
+    let _ = tokio::time::timeout(budget, rounds.changed()).await;
     let start = Instant::now();
     let ping = manager.query::<String>(&redis::cmd("PING")).await;
     let latency = start.elapsed();
@@ -72,7 +87,30 @@ pub(crate) async fn examine(config: RedisConfig) -> Report {
         server_version,
         breaker: manager.breaker_state().as_str().to_owned(),
         connections: manager.open_connections(),
+        domains: manager.domains(),
     }
+}
+
+/// What kind of failure a connection error is, in the words an operator searches for.
+fn connect_failure(cause: &str) -> &'static str {
+    let cause = cause.to_ascii_lowercase();
+    let kinds: [(&[&str], &str); 5] = [
+        (&["refused"], "connection refused"),
+        (
+            &["noauth", "wrongpass", "auth", "invalid password"],
+            "authentication failed",
+        ),
+        (&["certificate", "tls", "handshake", "ssl"], "TLS failed"),
+        (
+            &["lookup", "name or service", "dns", "resolve"],
+            "DNS lookup failed",
+        ),
+        (&["timed out", "timeout"], "timed out"),
+    ];
+    kinds
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| cause.contains(n)))
+        .map_or("failed", |(_, kind)| kind)
 }
 
 fn unhealthy(config: ConfigView, reason: String) -> Report {
@@ -85,6 +123,7 @@ fn unhealthy(config: ConfigView, reason: String) -> Report {
         server_version: None,
         breaker: "closed".to_owned(),
         connections: Vec::new(),
+        domains: Vec::new(),
     }
 }
 
@@ -109,8 +148,47 @@ impl Report {
         }
         out.push_str(&format!("breaker = {:?}\n", self.breaker));
         out.push_str(&format!("connections = {:?}\n", self.connections));
+        for domain in &self.domains {
+            out.push_str(&format!("\n[[domain]]\nnode = {:?}\n", domain.node));
+            out.push_str(&format!("breaker = {:?}\n", domain.breaker.as_str()));
+            out.push_str(&format!("reachable = {}\n", domain.reachable));
+            if let Some(ms) = domain.latency_ms {
+                out.push_str(&format!("latency-ms = {ms:.2}\n"));
+            }
+            if domain.slots > 0 {
+                out.push_str(&format!("slots = {}\n", domain.slots));
+            }
+            if let Some(err) = &domain.last_error {
+                out.push_str(&format!("last-error = {err:?}\n"));
+            }
+        }
         let verdict = if self.healthy { "healthy" } else { "unhealthy" };
         out.push_str(&format!("\n{verdict}: {}\n", self.reason));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_failure;
+
+    #[test]
+    fn connect_failures_are_named() {
+        for (cause, kind) in [
+            ("Connection refused (os error 111)", "connection refused"),
+            (
+                "WRONGPASS invalid username-password pair",
+                "authentication failed",
+            ),
+            ("invalid peer certificate: UnknownIssuer", "TLS failed"),
+            (
+                "failed to lookup address information: Name or service not known",
+                "DNS lookup failed",
+            ),
+            ("connect timed out", "timed out"),
+            ("something else", "failed"),
+        ] {
+            assert_eq!(connect_failure(cause), kind, "{cause}");
+        }
     }
 }

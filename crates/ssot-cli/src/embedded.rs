@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use redis_ssot::RedisManager;
+
 use anyhow::{Context, Result, bail};
 
 /// A running embedded Redis.
@@ -47,9 +49,7 @@ impl EmbeddedRedis {
         let child = command.spawn().context(
             "cannot start redis-server; install it (apt-get install -y redis-server) or use --redis",
         )?;
-        let mut redis = EmbeddedRedis { child, port };
-        redis.wait_ready(Duration::from_secs(10))?;
-        Ok(redis)
+        Ok(EmbeddedRedis { child, port })
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -57,20 +57,26 @@ impl EmbeddedRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn wait_ready(&mut self, budget: Duration) -> Result<()> {
+    /// Waits until `manager` (built on [`url`](Self::url)) is connected, through the
+    /// manager's own readiness wait; fails at once if `redis-server` exits meanwhile.
+    pub(crate) async fn wait_ready(&mut self, manager: &RedisManager) -> Result<()> {
         let start = Instant::now();
-        while start.elapsed() < budget {
+        while start.elapsed() < READY_BUDGET {
+            if manager.wait_ready(READY_STEP).await {
+                return Ok(());
+            }
             if let Some(status) = self.child.try_wait()? {
                 bail!("redis-server exited at start ({status}); see .ssot/redis/redis.log");
             }
-            if ping(self.port) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("redis-server did not answer within {budget:?}")
+        bail!("redis-server did not answer within {READY_BUDGET:?}")
     }
 }
+
+/// How long `redis-server` may take to load its data and answer.
+const READY_BUDGET: Duration = Duration::from_secs(10);
+/// How often the child is checked for an early exit while waiting.
+const READY_STEP: Duration = Duration::from_millis(200);
 
 impl Drop for EmbeddedRedis {
     fn drop(&mut self) {
@@ -85,18 +91,4 @@ fn free_port() -> Result<u16> {
 
 fn absolute(path: &Path) -> Result<PathBuf> {
     Ok(std::env::current_dir()?.join(path))
-}
-
-/// One raw RESP PING (answers `+PONG` once loaded).
-fn ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }

@@ -3,16 +3,25 @@
 //!
 //! Exit codes: 0 success, 1 findings (unhealthy, violations), 2 error (bad config, bad
 //! input). A closed stdout (BrokenPipe) exits 0.
+//!
+//! # Layout
+//! - `config`: the one configuration file, the environment, and the effective configuration.
+//! - `doctor`: `ssot doctor`'s health report.
+//! - `embedded`: the demo's own `redis-server`.
+//! - `logs`: log format and colour, and the one-line error report.
 
 mod config;
 mod doctor;
 mod embedded;
+mod logs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+// One exit-code enum for every command; `ssot check` defines it.
+use ssot_check::ExitStatus as Exit;
 
 /// redis-ssot: one Redis layer for a real-time backend, and the tools that keep it the only one.
 #[derive(Debug, Parser)]
@@ -21,13 +30,22 @@ struct Cli {
     /// Configuration file (TOML). Default: ./ssot.toml when present.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log format on stderr. The filter is SSOT_LOG, else RUST_LOG (e.g. `debug`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SSOT_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print the effective Redis configuration and a health report.
+    /// Print the effective configuration of every table (secrets redacted) and a health report.
     Doctor {
         /// Redis URL (overrides REDIS_URL and the config file).
         #[arg(long, value_name = "URL")]
@@ -85,33 +103,19 @@ enum Command {
     },
 }
 
-/// Process exit codes.
-#[derive(Debug, Clone, Copy)]
-enum Exit {
-    Success = 0,
-    Findings = 1,
-    Error = 2,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => ssot_check::run(args),
         command => {
-            init_tracing();
+            logs::init(cli.log_format);
             match run(cli.config, command) {
                 Ok(exit) => exit.into(),
                 Err(err) => {
                     if is_broken_pipe(&err) {
                         return Exit::Success.into();
                     }
-                    eprintln!("error: {err:#}");
+                    eprintln!("error: {}", logs::error_line(&err));
                     Exit::Error.into()
                 }
             }
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
+    config::env::check(std::env::vars())?;
     let file = config::FileOptions::load(config_path.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -127,17 +132,14 @@ fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Doctor { redis, json } => {
             let redis_config = config::redis_config(&file, redis.as_deref())?;
-            let report = runtime.block_on(doctor::examine(redis_config));
+            let effective = config::effective(&file, &redis_config);
+            let report = runtime.block_on(doctor::examine(redis_config, effective));
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.render_text());
             }
-            Ok(if report.healthy() {
-                Exit::Success
-            } else {
-                Exit::Findings
-            })
+            Ok(Exit::findings_if(!report.healthy()))
         }
         Command::Serve { listen, redis } => {
             let redis_config = config::redis_config(&file, redis.as_deref())?;
@@ -162,7 +164,7 @@ fn run(config_path: Option<PathBuf>, command: Command) -> anyhow::Result<Exit> {
                 agent_url,
             };
             let worker = config::worker_config(&file, flags)?;
-            let events = file.gateway.events_config()?;
+            let events = config::events_config(&file)?;
             runtime.block_on(async {
                 let manager = redis_ssot::init(redis_config)?;
                 ssot_worker::Worker::new(worker, manager)
@@ -194,7 +196,7 @@ async fn demo(
     redis: Option<String>,
     data: PathBuf,
 ) -> anyhow::Result<Exit> {
-    let embedded = match &redis {
+    let mut embedded = match &redis {
         Some(_) => None,
         None => Some(embedded::EmbeddedRedis::start(&data)?),
     };
@@ -214,8 +216,12 @@ async fn demo(
     let mut gateway_options = file.gateway.clone().with_env(std::env::vars());
     gateway_options.listen = Some(listen);
     gateway_options.service_key = Some(service_key.clone().into());
-    let gateway_config = gateway_options.resolve(tokens.clone())?;
+    let mut gateway_config = gateway_options.resolve(tokens.clone())?;
+    gateway_config.events = config::events_config(&file)?;
     let manager = redis_ssot::init(redis_config)?;
+    if let Some(embedded) = embedded.as_mut() {
+        embedded.wait_ready(&manager).await?;
+    }
     let gateway = ssot_gateway::Gateway::bind(gateway_config, manager.clone()).await?;
     let addr = gateway.local_addr();
     let token = tokens.issue(
@@ -242,7 +248,7 @@ async fn demo(
     // Slow enough to watch a run stream in.
     worker_options.demo_step_ms = worker_options.demo_step_ms.or(Some(400));
     let worker = ssot_worker::Worker::new(worker_options.resolve()?, manager.clone())
-        .with_events_config(file.gateway.events_config()?);
+        .with_events_config(config::events_config(&file)?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run(async move {
         let mut stop_rx = stop_rx;
@@ -276,17 +282,6 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received");
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SSOT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("warn,ssot=info,redis_ssot=info,ssot_gateway=info,ssot_worker=info")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -32,6 +32,8 @@ const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
 /// Frames are written to the socket once this much is buffered (or on flush); the buffer is
 /// allocated as frames are written, so idle sockets do not pay for it.
 const WRITE_BATCH_BYTES: usize = 8 * 1024;
+/// Bytes of an event frame besides its data: `{"type":"event","id":..,"event":..,"data":}`.
+const FRAME_OVERHEAD: usize = 1024;
 const STATUS_PAGE: &str = include_str!("../assets/status.html");
 const JS_CLIENT: &str = include_str!("../../../clients/js/ssot-client.js");
 
@@ -159,7 +161,12 @@ async fn websocket(
             let mut upgrade = upgrade
                 .read_buffer_size(buffer)
                 .write_buffer_size(WRITE_BATCH_BYTES)
-                .max_write_buffer_size(WRITE_BATCH_BYTES.max(shared.config.max_message_bytes) * 16)
+                // A cap, not an allocation: writes wait until the buffer was written out, so
+                // it holds at most one batch and one frame (replay pages are bounded in
+                // bytes too). The cap only has to fit the largest event frame.
+                .max_write_buffer_size(
+                    WRITE_BATCH_BYTES + shared.config.events.max_data_bytes + FRAME_OVERHEAD,
+                )
                 .max_message_size(shared.config.max_message_bytes)
                 .max_frame_size(shared.config.max_message_bytes);
             if offers_subprotocol {

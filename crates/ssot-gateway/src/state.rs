@@ -166,6 +166,8 @@ pub(crate) enum Budget {
     SocketsPerUser,
     /// No replay slot (`max-replays-per-user`, `max-replays`) within `replay-wait-ms`.
     Replays,
+    /// A socket fell more than `max-queued-bytes` behind.
+    QueuedBytes,
 }
 
 impl Budget {
@@ -173,6 +175,7 @@ impl Budget {
         match self {
             Budget::SocketsPerUser => "sockets_per_user",
             Budget::Replays => "replays",
+            Budget::QueuedBytes => "queued_bytes",
         }
     }
 }

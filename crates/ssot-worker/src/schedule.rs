@@ -20,7 +20,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis_ssot::RedisManager;
 use redis_ssot::redis::Script;
@@ -196,7 +196,7 @@ pub(crate) async fn run_schedule(
     let mut done_tick = None;
     let mut failing = false;
     while !*stop.borrow() {
-        let now = unix_ms();
+        let now = redis_ssot::clock::unix_ms();
         let tick = now / every;
         let start = tick * every;
         if done_tick == Some(tick) || now >= start + window {
@@ -247,10 +247,4 @@ async fn sleep_or_stop(pause: Duration, stop: &mut watch::Receiver<bool>) {
         () = tokio::time::sleep(pause) => {}
         _ = stop.changed() => {}
     }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

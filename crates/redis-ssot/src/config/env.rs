@@ -1,28 +1,43 @@
 //! `REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
 
-use super::{BreakerOptions, BulkOptions, ConfigError, RedisOptions, TlsOptions};
+use super::{
+    BreakerOptions, BulkOptions, ConfigError, RedisOptions, RedisUrl, TlsOptions, unknown,
+};
 use crate::error::Result;
 
-/// Environment variables for Redis settings besides `REDIS_URL`; any other `SSOT_REDIS_*` is a typo.
-const ENV_KEYS: &[&str] = &[
-    "SSOT_REDIS_APP",
-    "SSOT_REDIS_COMMAND_TIMEOUT_MS",
-    "SSOT_REDIS_CONNECT_TIMEOUT_MS",
-    "SSOT_REDIS_BLOCKING_POOL_SIZE",
-    "SSOT_REDIS_HEALTH_INTERVAL_MS",
-    "SSOT_REDIS_RECONNECT_MIN_DELAY_MS",
-    "SSOT_REDIS_RECONNECT_MAX_DELAY_MS",
-    "SSOT_REDIS_BREAKER_OPEN_DURATION_MS",
-    "SSOT_REDIS_BULK_TIMEOUT_MS",
-    "SSOT_REDIS_BULK_CONCURRENCY",
-    "SSOT_REDIS_TLS_CA_FILE",
-    "SSOT_REDIS_TLS_CERT_FILE",
-    "SSOT_REDIS_TLS_KEY_FILE",
+/// Every variable that sets a `[redis]` setting, with the setting it sets. `SSOT_REDIS_URL`
+/// wins over `REDIS_URL` when both are set; any other `SSOT_REDIS_*` is a typo.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("REDIS_URL", "redis.url"),
+    ("SSOT_REDIS_URL", "redis.url (wins over REDIS_URL)"),
+    ("SSOT_REDIS_APP", "redis.app"),
+    ("SSOT_REDIS_COMMAND_TIMEOUT_MS", "redis.command-timeout-ms"),
+    ("SSOT_REDIS_CONNECT_TIMEOUT_MS", "redis.connect-timeout-ms"),
+    ("SSOT_REDIS_BLOCKING_POOL_SIZE", "redis.blocking-pool-size"),
+    ("SSOT_REDIS_HEALTH_INTERVAL_MS", "redis.health-interval-ms"),
+    (
+        "SSOT_REDIS_RECONNECT_MIN_DELAY_MS",
+        "redis.reconnect-min-delay-ms",
+    ),
+    (
+        "SSOT_REDIS_RECONNECT_MAX_DELAY_MS",
+        "redis.reconnect-max-delay-ms",
+    ),
+    (
+        "SSOT_REDIS_BREAKER_OPEN_DURATION_MS",
+        "redis.breaker.open-duration-ms",
+    ),
+    ("SSOT_REDIS_BULK_TIMEOUT_MS", "redis.bulk.timeout-ms"),
+    ("SSOT_REDIS_BULK_CONCURRENCY", "redis.bulk.concurrency"),
+    ("SSOT_REDIS_TLS_CA_FILE", "redis.tls.ca-file"),
+    ("SSOT_REDIS_TLS_CERT_FILE", "redis.tls.cert-file"),
+    ("SSOT_REDIS_TLS_KEY_FILE", "redis.tls.key-file"),
 ];
 
 impl RedisOptions {
-    /// Reads `REDIS_URL` and `SSOT_REDIS_*` from the environment. Unknown `SSOT_REDIS_*`
-    /// variables are an error, so a typo never silently falls back to a default.
+    /// Reads `REDIS_URL` and `SSOT_REDIS_*` ([`ENV_VARS`]) from the environment. Unknown
+    /// `SSOT_REDIS_*` variables are an error with a "did you mean", so a typo never silently
+    /// falls back to a default.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(std::env::vars())
     }
@@ -32,24 +47,19 @@ impl RedisOptions {
         let mut opts = RedisOptions::default();
         let mut breaker = BreakerOptions::default();
         let mut tls = TlsOptions::default();
+        let mut redis_url = None;
         let mut bulk = BulkOptions::default();
         for (key, value) in vars {
             if key == "REDIS_URL" {
-                opts.url = Some(value.into());
+                redis_url = Some(RedisUrl::from_source(value, key));
                 continue;
             }
             if !key.starts_with("SSOT_REDIS_") {
                 continue;
             }
-            if !ENV_KEYS.contains(&key.as_str()) {
-                return Err(ConfigError::new(
-                    key,
-                    format!(
-                        "unknown variable; known: REDIS_URL, {}",
-                        ENV_KEYS.join(", ")
-                    ),
-                )
-                .into());
+            if !ENV_VARS.iter().any(|(name, _)| *name == key) {
+                let names: Vec<&str> = ENV_VARS.iter().map(|(name, _)| *name).collect();
+                return Err(unknown(&key, "variable", &names).into());
             }
             let number = |v: &str| -> Result<u64, ConfigError> {
                 v.trim().parse::<u64>().map_err(|_| {
@@ -57,6 +67,7 @@ impl RedisOptions {
                 })
             };
             match key.as_str() {
+                "SSOT_REDIS_URL" => opts.url = Some(RedisUrl::from_source(value, key)),
                 "SSOT_REDIS_APP" => opts.app = Some(value),
                 "SSOT_REDIS_COMMAND_TIMEOUT_MS" => opts.command_timeout_ms = Some(number(&value)?),
                 "SSOT_REDIS_CONNECT_TIMEOUT_MS" => opts.connect_timeout_ms = Some(number(&value)?),
@@ -78,9 +89,10 @@ impl RedisOptions {
                 "SSOT_REDIS_TLS_CA_FILE" => tls.ca_file = Some(value.into()),
                 "SSOT_REDIS_TLS_CERT_FILE" => tls.cert_file = Some(value.into()),
                 "SSOT_REDIS_TLS_KEY_FILE" => tls.key_file = Some(value.into()),
-                _ => unreachable!("listed in ENV_KEYS"),
+                _ => unreachable!("listed in ENV_VARS"),
             }
         }
+        opts.url = opts.url.or(redis_url);
         if breaker.open_duration_ms.is_some() {
             opts.breaker = Some(breaker);
         }

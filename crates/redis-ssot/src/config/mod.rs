@@ -8,7 +8,8 @@
 //! - this file: the option and config types, [`ConfigError`], [`Redacted`], the shared
 //!   [`positive`] / [`positive_ms`] checks, and [`RedisOptions::resolve`].
 //! - `bulk`: `[redis.bulk]`, the lane of long reads.
-//! - `env`: `REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
+//! - `env`: `REDIS_URL` / `SSOT_REDIS_URL` and `SSOT_REDIS_*` read into [`RedisOptions`].
+//! - `suggest`: "did you mean" for unknown keys and variables ([`did_you_mean`]).
 //! - `url`: URL and topology parsing, [`RedisUrl`], [`redact_url`].
 //! - `tls`: reading and checking the PEM files of `[redis.tls]`.
 //! - `display`: `Display` of [`RedisConfig`] as TOML, from its `Serialize` view, and the
@@ -17,6 +18,7 @@
 mod bulk;
 mod display;
 mod env;
+mod suggest;
 mod tls;
 mod url;
 
@@ -29,6 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use self::bulk::{BulkConfig, BulkOptions, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_TIMEOUT};
+pub use self::env::ENV_VARS;
+pub use self::suggest::{did_you_mean, unknown};
 pub use self::url::{RedisUrl, redact_url};
 
 /// Default application name used in connection names (`ssot:<app>:<role>`).
@@ -366,7 +370,7 @@ impl RedisOptions {
     /// Validates into settings; the error names the offending key.
     pub fn resolve(self) -> Result<RedisConfig> {
         let url = self.url.unwrap_or_else(|| RedisUrl::from(DEFAULT_URL));
-        let topology = url::parse_topology(url.expose())?;
+        let topology = url::parse_topology(&url)?;
         let app = self.app.unwrap_or_else(|| DEFAULT_APP.to_owned());
         if app.is_empty()
             || app.len() > MAX_APP_LEN

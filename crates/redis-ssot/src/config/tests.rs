@@ -147,3 +147,54 @@ fn redacted_hides_the_secret() {
     assert_eq!(serde_json::to_string(&secret).unwrap(), "\"<redacted>\"");
     assert_eq!(secret.expose(), "hunter2");
 }
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn ssot_redis_url_is_read_and_wins_over_redis_url() {
+    let opts = RedisOptions::from_vars(vars(&[("SSOT_REDIS_URL", "redis://a:1")])).unwrap();
+    assert_eq!(opts.url.unwrap().expose(), "redis://a:1");
+    for order in [
+        [
+            ("REDIS_URL", "redis://b:2"),
+            ("SSOT_REDIS_URL", "redis://a:1"),
+        ],
+        [
+            ("SSOT_REDIS_URL", "redis://a:1"),
+            ("REDIS_URL", "redis://b:2"),
+        ],
+    ] {
+        let opts = RedisOptions::from_vars(vars(&order)).unwrap();
+        assert_eq!(opts.url.unwrap().expose(), "redis://a:1");
+    }
+}
+
+#[test]
+fn a_bad_url_from_the_environment_names_its_variable() {
+    for name in ["REDIS_URL", "SSOT_REDIS_URL"] {
+        let opts = RedisOptions::from_vars(vars(&[(name, "localhost:6379")])).unwrap();
+        let err = opts.resolve().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid configuration: {name}: expected a URL like redis://host:6379 \
+                 (redis://, rediss://, redis+cluster:// or rediss+cluster://), got \"localhost:6379\""
+            )
+        );
+    }
+}
+
+#[test]
+fn a_misspelt_variable_gets_a_suggestion() {
+    let err = RedisOptions::from_vars(vars(&[("SSOT_REDIS_COMAND_TIMEOUT_MS", "5")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: SSOT_REDIS_COMAND_TIMEOUT_MS: unknown variable; \
+         did you mean `SSOT_REDIS_COMMAND_TIMEOUT_MS`?"
+    );
+}

@@ -6,43 +6,66 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Topology};
 
-/// The setting every URL error names.
-const KEY: &str = "redis.url";
+/// The setting a URL from the configuration file is reported as.
+const FILE_KEY: &str = "redis.url";
 
 /// The `url` setting as written: one URL, a comma-separated node list, or
-/// `redis+cluster://`. `Debug` and `Serialize` replace its password by `***`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct RedisUrl(String);
+/// `redis+cluster://`, with where it came from. `Debug` and `Serialize` replace its password
+/// by `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    url: String,
+    /// What errors name: `redis.url`, `REDIS_URL`, `--redis`.
+    key: String,
+}
 
 impl RedisUrl {
+    /// A URL that came from `key` (an environment variable or a flag), which errors name.
+    pub fn from_source(url: impl Into<String>, key: impl Into<String>) -> Self {
+        RedisUrl {
+            url: url.into(),
+            key: key.into(),
+        }
+    }
+
     /// The URL as written, password included.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// Where the URL came from, as errors name it.
+    pub fn key(&self) -> &str {
+        &self.key
     }
 }
 
 impl From<String> for RedisUrl {
     fn from(url: String) -> Self {
-        RedisUrl(url)
+        RedisUrl::from_source(url, FILE_KEY)
     }
 }
 
 impl From<&str> for RedisUrl {
     fn from(url: &str) -> Self {
-        RedisUrl(url.to_owned())
+        RedisUrl::from_source(url, FILE_KEY)
+    }
+}
+
+impl<'de> Deserialize<'de> for RedisUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(RedisUrl::from)
     }
 }
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&redact_urls(&self.0), f)
+        fmt::Debug::fmt(&redact_urls(&self.url), f)
     }
 }
 
 impl Serialize for RedisUrl {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&redact_urls(&self.0))
+        serializer.serialize_str(&redact_urls(&self.url))
     }
 }
 
@@ -54,11 +77,12 @@ fn redact_urls(raw: &str) -> String {
         .join(",")
 }
 
-/// Parses the `url` setting into a topology.
-pub(super) fn parse_topology(raw: &str) -> Result<Topology, ConfigError> {
-    let raw = raw.trim();
+/// Parses the `url` setting into a topology; errors name where the URL came from.
+pub(super) fn parse_topology(url: &RedisUrl) -> Result<Topology, ConfigError> {
+    let key = url.key();
+    let raw = url.expose().trim();
     if raw.is_empty() {
-        return Err(ConfigError::new(KEY, "is empty"));
+        return Err(ConfigError::new(key, "is empty"));
     }
     for (prefix, scheme) in [
         ("redis+cluster://", "redis"),
@@ -67,7 +91,7 @@ pub(super) fn parse_topology(raw: &str) -> Result<Topology, ConfigError> {
         if let Some(rest) = raw.strip_prefix(prefix) {
             let nodes = rest
                 .split(',')
-                .map(|node| check_url(&format!("{scheme}://{}", node.trim())))
+                .map(|node| check_url(key, &format!("{scheme}://{}", node.trim())))
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok(Topology::Cluster(nodes));
         }
@@ -76,45 +100,54 @@ pub(super) fn parse_topology(raw: &str) -> Result<Topology, ConfigError> {
     if parts.len() > 1 {
         let nodes = parts
             .into_iter()
-            .map(check_url)
+            .map(|node| check_url(key, node))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Topology::Cluster(nodes));
     }
-    Ok(Topology::Single(check_url(raw)?))
+    Ok(Topology::Single(check_url(key, raw)?))
 }
 
-fn check_url(raw: &str) -> Result<String, ConfigError> {
+/// The forms a URL may take, for error messages.
+const FORMS: &str = "redis://, rediss://, redis+cluster:// or rediss+cluster://";
+
+fn check_url(key: &str, raw: &str) -> Result<String, ConfigError> {
+    if !raw.contains("://") {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "expected a URL like redis://host:6379 ({FORMS}), got {:?}",
+                redact_url(raw)
+            ),
+        ));
+    }
     let parsed = url::Url::parse(raw)
-        .map_err(|err| ConfigError::new(KEY, format!("{err} in {}", redact_url(raw))))?;
+        .map_err(|err| ConfigError::new(key, format!("{err} in {}", redact_url(raw))))?;
     match parsed.scheme() {
         "redis" | "rediss" => {}
         other => {
             return Err(ConfigError::new(
-                KEY,
-                format!(
-                    "unsupported scheme {other:?}; use redis://, rediss://, redis+cluster:// \
-                     or rediss+cluster://"
-                ),
+                key,
+                format!("unsupported scheme {other:?}; use {FORMS}"),
             ));
         }
     }
     if parsed.fragment().is_some() {
         // redis-rs reads `#insecure` as "skip certificate verification": never from config.
         return Err(ConfigError::new(
-            KEY,
+            key,
             "must not have a #fragment; certificates are set under [redis.tls]",
         ));
     }
     if parsed.host_str().unwrap_or("").is_empty() {
         return Err(ConfigError::new(
-            KEY,
+            key,
             format!("no host in {}", redact_url(raw)),
         ));
     }
     let path = parsed.path().trim_start_matches('/');
     if !path.is_empty() && path.parse::<u16>().is_err() {
         return Err(ConfigError::new(
-            KEY,
+            key,
             format!("database must be a number, got {path:?}"),
         ));
     }

@@ -37,17 +37,21 @@ use pool::Pool;
 ///
 /// ## Behavior
 /// - Owns every connection: one multiplexed command connection (`ssot:<app>:command`), one
-///   subscriber connection shared by all local subscriptions (`ssot:<app>:subscriber`), and at
-///   most `blocking_pool_size` connections for blocking commands (`ssot:<app>:blocking`),
-///   opened on first use, and one for long reads (`ssot:<app>:bulk`), opened on first use.
-/// - Every call passes the circuit breaker and has a budget: `command_timeout` for ordinary
-///   commands, the block time plus `command_timeout` for blocking ones, the bulk timeout for
-///   long reads (see the `call` module for how each lane's outcomes are judged). While the circuit is
-///   open or the connection is down, calls fail at once with [`Error::Unavailable`].
+///   subscriber connection shared by all local subscriptions (`ssot:<app>:subscriber`; on a
+///   Cluster one per master), and, each opened on first use: at most `blocking_pool_size`
+///   connections for blocking commands (`ssot:<app>:blocking`), one for long reads
+///   (`ssot:<app>:bulk`), and 4 for replica-acknowledged writes (`ssot:<app>:acked`).
+/// - Every call passes the circuit breaker of its failure domain (the server, or its key's
+///   master on a Cluster; see `domains`) and has a budget: `command_timeout` for ordinary
+///   commands, the block time plus `command_timeout` for blocking ones, `[bulk] timeout-ms`
+///   for long reads (see the `call` module for how each lane's outcomes are judged). While
+///   the circuit is open or the connection is down, calls fail at once with
+///   [`Error::Unavailable`].
 /// - Connections reconnect on their own with exponential backoff and full jitter; the
 ///   subscriber resubscribes and tells each subscription about the gap.
-/// - A health monitor PINGs every `health_interval` (faster while unhealthy), publishes a
-///   [`HealthReport`], logs state changes and exports metrics.
+/// - A health monitor PINGs every `health_interval` (faster while unhealthy; on a Cluster
+///   each master, after refreshing `CLUSTER SLOTS`), publishes a [`HealthReport`] with one
+///   entry per failure domain, logs state changes and exports metrics.
 /// - Background tasks stop when the last handle is dropped.
 #[derive(Clone)]
 pub struct RedisManager {

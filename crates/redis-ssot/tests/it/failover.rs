@@ -148,3 +148,25 @@ async fn a_failed_master_refuses_only_its_own_users() {
     );
     drop(cluster);
 }
+
+/// On one server the server is the one failure domain, and it is what the health report
+/// shows per domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_is_one_domain() {
+    let server = ssot_testkit::RedisServer::start();
+    let manager = crate::support::connect(&server.url()).await;
+    crate::support::eventually(Duration::from_secs(5), "a health round", || {
+        let domains = manager.health().domains;
+        async move { domains.len() == 1 && domains[0].reachable }
+    })
+    .await;
+    let domain = &manager.domains()[0];
+    assert_eq!(domain.node, "server");
+    assert_eq!(domain.breaker, BreakerState::Closed);
+    assert!(domain.latency_ms.is_some());
+    assert_eq!(domain.last_error, None);
+    assert_eq!(
+        manager.breaker_state_for("ssot:{u:anyone}:events"),
+        BreakerState::Closed
+    );
+}

@@ -1,7 +1,9 @@
 //! The `ssot` binary end to end, as real processes against real redis-server processes.
 
 mod browser;
+mod config_file;
 mod doctor;
+mod logs;
 mod pipeline;
 mod serve;
 mod support;

@@ -90,6 +90,25 @@ pub(super) struct Delivery {
     told: Told,
     /// Replay slots of this socket's user (see [`Delivery::replay_page`]).
     user_replays: Arc<Semaphore>,
+    /// How far behind the socket is; see [`Backlog`].
+    backlog: Backlog,
+}
+
+/// Bytes sent to a socket since it last had nothing left to send: what it is behind by.
+///
+/// ## Behavior
+/// - Counts event frames sent while the socket was live (or catching up after it was
+///   live); a replay the client asked for (connect or `resume`) is history, not lag.
+/// - Back to zero each time the socket has sent everything there is (its live queue is
+///   empty, or a catch-up reached the end of the stream).
+/// - Above `max-queued-bytes`, the socket is a slow consumer: it reads, but slower than
+///   its events come, so it is closed with 4000 and resumes after reconnecting instead of
+///   holding its backlog in the gateway (its live queue) for ever.
+#[derive(Default)]
+struct Backlog {
+    /// False during a requested replay.
+    counting: bool,
+    bytes: usize,
 }
 
 impl Delivery {
@@ -106,6 +125,7 @@ impl Delivery {
             position: after.map_or(Position::Unanchored, Position::Delivered),
             told: Told::Nothing,
             user_replays,
+            backlog: Backlog::default(),
         }
     }
 
@@ -157,16 +177,42 @@ impl Delivery {
         };
     }
 
+    /// Counts `bytes` sent; `Err` once the socket is more than the budget behind.
+    fn fall_back_by(&mut self, bytes: usize) -> Result<(), End> {
+        if !self.backlog.counting {
+            return Ok(());
+        }
+        self.backlog.bytes += bytes;
+        if self.backlog.bytes > self.shared.config.budgets.queued_bytes {
+            GatewayMetrics::refused(Budget::QueuedBytes);
+            return Err(End::Close(CloseCode::SlowConsumer));
+        }
+        Ok(())
+    }
+
+    /// Everything there is was sent: nothing is behind, and from now on lag counts.
+    fn all_sent(&mut self) {
+        self.backlog = Backlog {
+            counting: true,
+            bytes: 0,
+        };
+    }
+
+    /// Behind → live: the stream was read to its end.
     fn caught_up(&mut self) {
         self.feed = match std::mem::replace(&mut self.feed, Feed::Unsubscribed) {
             Feed::Behind(sub) => Feed::Live(sub),
             other => other,
         };
+        if let Feed::Live(_) = self.feed {
+            self.all_sent();
+        }
     }
 
     /// The client says it has everything up to `after`.
     pub(super) fn resume_after(&mut self, after: EventId) {
         self.position = Position::Delivered(after);
+        self.backlog.counting = false;
         self.fall_behind();
     }
 
@@ -200,7 +246,10 @@ impl Delivery {
                     match sub.try_recv() {
                         Some(LiveEvent::Event(frame)) => self.deliver_live(&frame, socket).await?,
                         Some(LiveEvent::Gap) => self.fall_behind(),
-                        None => break,
+                        None => {
+                            self.all_sent();
+                            break;
+                        }
                     }
                 }
                 Ok(())
@@ -339,10 +388,13 @@ impl Delivery {
             return Ok(());
         }
         let id = event.id;
-        socket.send(event.to_json().into()).await?;
+        let json = event.to_json();
+        drop(event);
+        let bytes = json.len();
+        socket.send(json.into()).await?;
         self.position = Position::Delivered(id);
         self.shared.metrics.delivered.increment(1);
-        Ok(())
+        self.fall_back_by(bytes)
     }
 
     /// Sends a live event unless the client already has it. The frame is the announced
@@ -360,10 +412,11 @@ impl Delivery {
             self.fall_behind();
             return Ok(());
         };
+        let bytes = text.len();
         socket.send(text).await?;
         self.position = Position::Delivered(frame.id());
         self.shared.metrics.delivered.increment(1);
-        Ok(())
+        self.fall_back_by(bytes)
     }
 
     fn has(&self, id: EventId) -> bool {

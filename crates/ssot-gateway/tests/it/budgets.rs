@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use ssot_testkit::{FaultProxy, RedisServer};
 
-use crate::support::{Publisher, Received, TestGateway, connect, manager, read_until, token};
+use crate::support::{
+    Publisher, Received, TestGateway, connect, connect_ready, manager, read_until, record, token,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_sockets_wait_for_a_replay_slot_then_get_4001() {
@@ -76,4 +79,60 @@ async fn a_users_sockets_wait_for_a_replay_slot_then_get_4001() {
         .await
     );
     assert_eq!(seen.close, None);
+}
+
+/// A reader that keeps reading, only slower than its events come: once it is more than
+/// `max-queued-bytes` (1 MiB) behind, it is closed with 4000 and resumes without loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_but_steady_reader_is_closed_with_4000_once_too_far_behind() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start(manager(&server.url()).await).await;
+    let token = token("steady", 600);
+    let (mut ws, mut got) = connect_ready(&gw.ws_url(), &token).await;
+    let addr = gw.addr;
+    // 24 MB in 60 KB events, as fast as the publish API takes them.
+    let publishing = tokio::spawn(async move {
+        let mut publisher = Publisher::new(addr);
+        let blob = "x".repeat(60 * 1024);
+        let mut ids = Vec::new();
+        for n in 0..400 {
+            let data = serde_json::json!({ "n": n, "blob": blob });
+            ids.push(publisher.publish("steady", "big", data).await.unwrap());
+        }
+        ids
+    });
+    // One frame every 20 ms (3 MB/s): never stalled for long, so no write waits 5 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.close.is_none() && got.events.len() < 400 && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(6), ws.next()).await {
+            Ok(Some(Ok(message))) => record(message, &mut got),
+            _ => break,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let published = publishing.await.unwrap();
+    assert_eq!(
+        got.close,
+        Some(4000),
+        "after {} of 400 events",
+        got.events.len()
+    );
+    assert!(got.events.len() < 400);
+    // Resuming gets exactly the rest, in order.
+    let last = got.events.last().map(|(id, _)| id.clone());
+    let mut resumed = connect(&gw.ws_url(), &token, last.as_deref())
+        .await
+        .unwrap();
+    let mut rest = Received::default();
+    let missing = published.len() - got.events.len();
+    assert!(
+        read_until(&mut resumed, &mut rest, Duration::from_secs(20), |r| r
+            .events
+            .len()
+            >= missing)
+        .await
+    );
+    let mut ids: Vec<String> = got.events.iter().map(|(id, _)| id.clone()).collect();
+    ids.extend(rest.events.iter().map(|(id, _)| id.clone()));
+    assert_eq!(ids, published, "nothing lost, nothing twice");
 }

@@ -5,6 +5,7 @@ mod budgets;
 mod delivery;
 mod errors;
 mod hostile;
+mod memory;
 mod messages;
 mod outages;
 mod revocation;

@@ -110,10 +110,7 @@ impl BuiltinTool {
                 }))
             }
             BuiltinTool::Clock => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_err(|e| e.to_string())?
-                    .as_secs();
+                let secs = redis_ssot::clock::unix_secs();
                 Ok(json!({ "unix": secs, "utc": clock_utc(secs) }))
             }
             BuiltinTool::Calculator => Ok(json!({ "value": calculate(text("expression")?)? })),

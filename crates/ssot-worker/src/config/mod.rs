@@ -6,7 +6,7 @@ use std::time::Duration;
 use hyper::Uri;
 pub use redis_ssot::config::ConfigError;
 use redis_ssot::config::{positive, positive_ms};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Queue the gateway enqueues chat messages on, and the worker consumes by default.
 pub const AGENT_QUEUE: &str = redis_ssot::stores::chat::CHAT_QUEUE;
@@ -113,7 +113,7 @@ pub struct ScheduleConfig {
     pub lease: Duration,
 }
 
-/// Validated worker settings.
+/// Validated worker settings. `Serialize` writes the `[worker]` keys.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Queue consumed.
@@ -308,6 +308,77 @@ impl WorkerOptions {
     }
 }
 
+/// What a [`WorkerConfig`] serializes as: the keys of `[worker]`.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct WorkerView<'a> {
+    queue: &'a str,
+    concurrency: usize,
+    consumer: &'a str,
+    agent: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_idle_timeout_ms: Option<u128>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    demo_step_ms: Option<u128>,
+    agent_timeout_ms: u128,
+    reclaim_idle_ms: u128,
+    max_deliveries: u64,
+    tool_rate: u32,
+    tool_burst: u32,
+    drain_timeout_ms: u128,
+    schedule: Vec<ScheduleView<'a>>,
+}
+
+/// One `[[worker.schedule]]` entry.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ScheduleView<'a> {
+    name: &'a str,
+    every_ms: u128,
+    lease_ms: u128,
+}
+
+impl Serialize for WorkerConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (agent, agent_url, agent_idle_timeout_ms, demo_step_ms) = match &self.agent {
+            AgentConfig::Demo { step } => ("demo", None, None, Some(step.as_millis())),
+            AgentConfig::Http { url, idle_timeout } => (
+                "http",
+                Some(url.to_string()),
+                Some(idle_timeout.as_millis()),
+                None,
+            ),
+        };
+        WorkerView {
+            queue: &self.queue,
+            concurrency: self.concurrency,
+            consumer: &self.consumer,
+            agent,
+            agent_url,
+            agent_idle_timeout_ms,
+            demo_step_ms,
+            agent_timeout_ms: self.agent_timeout.as_millis(),
+            reclaim_idle_ms: self.reclaim_idle.as_millis(),
+            max_deliveries: self.max_deliveries,
+            tool_rate: self.tool_rate,
+            tool_burst: self.tool_burst,
+            drain_timeout_ms: self.drain_timeout.as_millis(),
+            schedule: self
+                .schedule
+                .iter()
+                .map(|s| ScheduleView {
+                    name: &s.name,
+                    every_ms: s.every.as_millis(),
+                    lease_ms: s.lease.as_millis(),
+                })
+                .collect(),
+        }
+        .serialize(serializer)
+    }
+}
+
 fn millis(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
     positive_ms(&format!("worker.{key}"), value, default)
 }
@@ -364,87 +435,4 @@ fn default_consumer() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn resolve(toml: &str) -> Result<WorkerConfig, ConfigError> {
-        WorkerOptions::from_toml(toml)?.resolve()
-    }
-
-    fn key_of(toml: &str) -> String {
-        resolve(toml).unwrap_err().key
-    }
-
-    #[test]
-    fn defaults_resolve() {
-        let c = resolve("").unwrap();
-        assert_eq!(c.queue, AGENT_QUEUE);
-        assert_eq!(
-            c.agent,
-            AgentConfig::Demo {
-                step: Duration::ZERO
-            }
-        );
-        assert!(c.consumer.contains(&std::process::id().to_string()));
-        assert!(c.reclaim_idle >= c.agent_timeout + RECLAIM_MARGIN);
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let e = resolve("agent = \"http\"").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid configuration: worker.agent-url: required when agent = \"http\""
-        );
-        assert_eq!(key_of("agent = \"llm\""), "worker.agent");
-        assert_eq!(
-            key_of("agent = \"http\"\nagent-url = \"https://x/y\""),
-            "worker.agent-url"
-        );
-        assert_eq!(key_of("agent-url = \"http://x/y\""), "worker.agent-url");
-        let e = resolve("agent = \"http\"\nagent-url = \"http://svc-user:hunter2-secret@x/y\"")
-            .unwrap_err();
-        assert_eq!(e.key, "worker.agent-url");
-        assert!(e.reason.contains("credentials"), "{e}");
-        assert!(!e.to_string().contains("hunter2-secret"), "{e}");
-        assert_eq!(key_of("concurrency = 0"), "worker.concurrency");
-        assert_eq!(key_of("consumer = \"a b\""), "worker.consumer");
-        assert_eq!(key_of("queue = \"{x}\""), "worker.queue");
-        assert_eq!(key_of("queue-partitions = 0"), "worker.queue-partitions");
-        assert_eq!(key_of("queue-partitions = 1025"), "worker.queue-partitions");
-        assert_eq!(
-            key_of("agent-timeout-ms = 5000\nreclaim-idle-ms = 5500"),
-            "worker.reclaim-idle-ms"
-        );
-        assert_eq!(key_of("max-deliveries = 0"), "worker.max-deliveries");
-        assert_eq!(key_of("tool-rate = 0"), "worker.tool-rate");
-        assert_eq!(
-            key_of("[[schedule]]\nevery-ms = 100"),
-            "worker.schedule[0].name"
-        );
-        assert_eq!(
-            key_of("[[schedule]]\nname = \"hb\""),
-            "worker.schedule[0].every-ms"
-        );
-        assert_eq!(
-            key_of(
-                "[[schedule]]\nname = \"a\"\nevery-ms = 100\n[[schedule]]\nname = \"b\"\nevery-ms = 100\nlease-ms = 100"
-            ),
-            "worker.schedule[1].lease-ms"
-        );
-        assert_eq!(key_of("colour = 1"), "worker");
-    }
-
-    #[test]
-    fn http_agent_and_schedule_resolve() {
-        let c = resolve(
-            "agent = \"http\"\nagent-url = \"http://127.0.0.1:9/run\"\n[[schedule]]\nname = \"heartbeat\"\nevery-ms = 1000",
-        )
-        .unwrap();
-        match c.agent {
-            AgentConfig::Http { url, .. } => assert_eq!(url.port_u16(), Some(9)),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(c.schedule[0].lease, Duration::from_millis(750));
-    }
-}
+mod tests;

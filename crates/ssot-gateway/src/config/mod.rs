@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use redis_ssot::config::ConfigError;
-use redis_ssot::config::{Redacted, positive, positive_ms};
+use redis_ssot::config::{Redacted, positive, positive_ms, serialize_ms};
 use redis_ssot::stores::events::EventsConfig;
 use redis_ssot::stores::tokens::TokenConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -58,6 +58,16 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Default time without any frame from the client before the socket is closed with 4002.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every variable the gateway reads, with the setting it sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("SSOT_GATEWAY_LISTEN", "gateway.listen"),
+    (
+        "SSOT_ALLOWED_ORIGINS",
+        "gateway.allowed-origins (comma-separated)",
+    ),
+    ("SSOT_SERVICE_KEY", "gateway.service-key"),
+];
 
 /// Gateway settings as written by the user.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -119,8 +129,11 @@ pub struct GatewayOptions {
     pub idle_timeout_ms: Option<u64>,
 }
 
-/// Validated gateway settings. `Debug` redacts the service key and token keys.
-#[derive(Debug, Clone)]
+/// Validated gateway settings. `Debug` redacts the service key and token keys; `Serialize`
+/// writes the `[gateway]` keys (service key redacted; events and tokens have their own
+/// tables).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct GatewayConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -129,6 +142,7 @@ pub struct GatewayConfig {
     /// Largest inbound WebSocket message.
     pub max_message_bytes: usize,
     /// How long a write may wait for the client.
+    #[serde(rename = "slow-consumer-timeout-ms", serialize_with = "serialize_ms")]
     pub slow_consumer_timeout: Duration,
     /// Inbound frames per second per user.
     pub inbound_rate: u32,
@@ -137,16 +151,20 @@ pub struct GatewayConfig {
     /// Consecutive rate-limited frames before closing with 1008.
     pub abuse_threshold: u32,
     /// Budget to read request headers.
+    #[serde(rename = "header-timeout-ms", serialize_with = "serialize_ms")]
     pub header_timeout: Duration,
     /// Budget to read a publish request's body.
+    #[serde(rename = "body-timeout-ms", serialize_with = "serialize_ms")]
     pub body_timeout: Duration,
     /// Open WebSockets per process.
     pub max_connections: usize,
     /// Time to drain sockets on shutdown.
+    #[serde(rename = "drain-timeout-ms", serialize_with = "serialize_ms")]
     pub drain_timeout: Duration,
     /// WebSocket read buffer allocated per socket.
     pub socket_buffer_bytes: usize,
     /// Event retention and payload limit.
+    #[serde(skip)]
     pub events: EventsConfig,
     /// Service key of the publish API; `None` disables publishing (401).
     pub service_key: Option<Redacted<String>>,
@@ -159,35 +177,46 @@ pub struct GatewayConfig {
     /// Burst of chat messages per user.
     pub message_burst: u32,
     /// Per-user and per-socket budgets.
+    #[serde(flatten)]
     pub budgets: Budgets,
     /// Token verification.
+    #[serde(skip)]
     pub tokens: TokenConfig,
 }
 
-/// What one user or one socket may use (issue 12).
-#[derive(Debug, Clone)]
+/// What one user or one socket may use (issue 12). Serializes as `[gateway]` keys.
+#[derive(Debug, Clone, Serialize)]
 pub struct Budgets {
     /// Open WebSockets per user.
+    #[serde(rename = "max-sockets-per-user")]
     pub sockets_per_user: usize,
     /// Replays running at once per user.
+    #[serde(rename = "max-replays-per-user")]
     pub replays_per_user: usize,
     /// Replays running at once per process.
+    #[serde(rename = "max-replays")]
     pub replays: usize,
     /// How long a socket waits for a replay slot.
+    #[serde(rename = "replay-wait-ms", serialize_with = "serialize_ms")]
     pub replay_wait: Duration,
     /// Bytes queued for one socket.
+    #[serde(rename = "max-queued-bytes")]
     pub queued_bytes: usize,
     /// Interval of server pings.
+    #[serde(rename = "ping-interval-ms", serialize_with = "serialize_ms")]
     pub ping_interval: Duration,
     /// Time without a frame from the client before the socket is closed.
+    #[serde(rename = "idle-timeout-ms", serialize_with = "serialize_ms")]
     pub idle_timeout: Duration,
 }
 
 impl GatewayOptions {
-    /// Overlays `SSOT_ALLOWED_ORIGINS` and `SSOT_SERVICE_KEY` from the given variables.
+    /// Overlays `SSOT_GATEWAY_LISTEN`, `SSOT_ALLOWED_ORIGINS` and `SSOT_SERVICE_KEY` from the
+    /// given variables ([`ENV_VARS`]).
     pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> GatewayOptions {
         for (key, value) in vars {
             match key.as_str() {
+                "SSOT_GATEWAY_LISTEN" => self.listen = Some(value),
                 "SSOT_ALLOWED_ORIGINS" => {
                     self.allowed_origins = Some(
                         value
@@ -394,88 +423,4 @@ impl GatewayOptions {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tokens() -> TokenConfig {
-        TokenConfig::hs256(b"0123456789abcdef0123456789abcdef").unwrap()
-    }
-
-    #[test]
-    fn defaults_resolve() {
-        let cfg = GatewayOptions::default().resolve(tokens()).unwrap();
-        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
-        assert!(cfg.service_key.is_none());
-        assert_eq!(cfg.budgets.sockets_per_user, 16);
-        assert_eq!(cfg.budgets.queued_bytes, DEFAULT_MAX_QUEUED_BYTES);
-    }
-
-    #[test]
-    fn errors_name_the_setting() {
-        let bad = [
-            (
-                GatewayOptions {
-                    listen: Some("nope".into()),
-                    ..Default::default()
-                },
-                "gateway.listen",
-            ),
-            (
-                GatewayOptions {
-                    max_message_bytes: Some(0),
-                    ..Default::default()
-                },
-                "gateway.max-message-bytes",
-            ),
-            (
-                GatewayOptions {
-                    allowed_origins: Some(vec!["example.com".into()]),
-                    ..Default::default()
-                },
-                "gateway.allowed-origins",
-            ),
-            (
-                GatewayOptions {
-                    service_key: Some("short".into()),
-                    ..Default::default()
-                },
-                "gateway.service-key",
-            ),
-        ];
-        for (opts, key) in bad {
-            assert_eq!(opts.resolve(tokens()).unwrap_err().key, key);
-        }
-    }
-
-    #[test]
-    fn an_audience_is_required_beyond_loopback() {
-        let open = || GatewayOptions {
-            listen: Some("0.0.0.0:8080".into()),
-            ..Default::default()
-        };
-        assert_eq!(open().resolve(tokens()).unwrap_err().key, "tokens.audience");
-        assert!(open().resolve(tokens().with_audience(["chat"])).is_ok());
-        assert!(open().resolve(tokens().allow_any_audience(true)).is_ok());
-        assert!(
-            GatewayOptions::default().resolve(tokens()).is_ok(),
-            "loopback"
-        );
-    }
-
-    #[test]
-    fn env_overlays_and_secrets_are_redacted() {
-        let opts = GatewayOptions::default().with_env([
-            (
-                "SSOT_ALLOWED_ORIGINS".to_owned(),
-                "https://a.example, https://b.example".to_owned(),
-            ),
-            (
-                "SSOT_SERVICE_KEY".to_owned(),
-                "service-key-0123456789".to_owned(),
-            ),
-        ]);
-        let cfg = opts.resolve(tokens()).unwrap();
-        assert_eq!(cfg.allowed_origins.len(), 2);
-        assert!(!format!("{cfg:?}").contains("service-key-0123456789"));
-    }
-}
+mod tests;
