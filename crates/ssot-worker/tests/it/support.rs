@@ -2,7 +2,6 @@
 //! killed, enqueueing, and checks of what reached each user's event stream.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
