@@ -341,12 +341,13 @@ async fn health() -> impl IntoResponse {
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     let report = shared.manager.health();
     // Without the subscriber, live events and revocations do not arrive.
-    let ok = *shared.redis_ok.borrow() && report.subscriber_up;
+    let subscriber_up = shared.manager.subscriber_up();
+    let ok = *shared.redis_ok.borrow() && subscriber_up;
     let body = axum::Json(serde_json::json!({
         "ready": ok,
         "redis": if report.reachable { "reachable" } else { "unreachable" },
         "breaker": report.breaker.as_str(),
-        "subscriber": if report.subscriber_up { "up" } else { "down" },
+        "subscriber": if subscriber_up { "up" } else { "down" },
     }));
     let status = if ok {
         StatusCode::OK

@@ -229,6 +229,12 @@ impl RedisManager {
         self.inner.health.subscribe()
     }
 
+    /// True while the subscriber connection is up now (the health report says what it was at
+    /// the last health check).
+    pub fn subscriber_up(&self) -> bool {
+        self.inner.subscriber.is_up()
+    }
+
     /// Names of the connections this manager holds open right now.
     pub fn open_connections(&self) -> Vec<String> {
         let mut names = Vec::new();
