@@ -15,6 +15,8 @@
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
 //! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
 //!   polling until a condition holds, for every crate's suite.
+//! - [`fuzz`]: the property-based fuzz runner of every crate's fuzz targets (fixed seed and
+//!   case count in `./dev test`, a time budget from `bench/fuzz/run.sh`).
 //! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
 //!   under `cargo test` too (nextest already does).
 //!
@@ -24,6 +26,7 @@
 
 mod cluster;
 mod failover;
+pub mod fuzz;
 mod own_process;
 mod polling;
 mod ports;

@@ -40,7 +40,7 @@ impl<S: Transport> Conn<S> {
             return Ok(());
         }
         match protocol::parse_client_frame(text.as_str()) {
-            Ok(ClientFrame::Ping) => {
+            Ok(ClientFrame::Ping {}) => {
                 self.socket
                     .send(Utf8Bytes::from_static(protocol::PONG_FRAME))
                     .await

@@ -88,6 +88,8 @@ impl CloseCode {
 }
 
 pub mod codes;
+#[cfg(test)]
+mod fuzz_tests;
 
 /// A frame from the client.
 #[derive(Debug, Deserialize)]
@@ -98,8 +100,10 @@ pub(crate) enum ClientFrame {
         /// The last event id the client has.
         after: String,
     },
-    /// Liveness check; answered with `{"type":"pong"}`.
-    Ping,
+    /// Liveness check; answered with `{"type":"pong"}`. A struct variant, not a unit one:
+    /// serde ignores unknown fields of internally tagged unit variants even under
+    /// `deny_unknown_fields`, and `{"type":"ping","x":1}` must be refused like the others.
+    Ping {},
     /// A chat message for the agent; answered with `{"type":"ack","ref":id,"job":..}` once
     /// the job is stored. The same `id` twice runs one job.
     Message {
@@ -177,7 +181,7 @@ mod tests {
     fn frames_are_classified() {
         assert!(matches!(
             parse_client_frame(r#"{"type":"ping"}"#),
-            Ok(ClientFrame::Ping)
+            Ok(ClientFrame::Ping {})
         ));
         assert!(matches!(
             parse_client_frame(r#"{"type":"resume","after":"1-2"}"#),
