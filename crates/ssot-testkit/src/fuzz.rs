@@ -25,6 +25,20 @@ where
     S: Strategy,
     S::Value: Debug,
 {
+    fuzz_with_cases(target, DEFAULT_CASES, strategy, test)
+}
+
+/// [`fuzz`] with `cases` inputs when `SSOT_FUZZ_CASES` is unset: for targets whose inputs
+/// are slow (a round trip through a real service), so `./dev test` stays quick.
+pub fn fuzz_with_cases<S>(
+    target: &str,
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
+    S: Strategy,
+    S::Value: Debug,
+{
     let tried = Cell::new(0u64);
     let counted = |value: S::Value| {
         tried.set(tried.get() + 1);
@@ -38,7 +52,7 @@ where
     let mut failure = None;
     match env_number("SSOT_FUZZ_SECS") {
         None => {
-            let cases = env_number("SSOT_FUZZ_CASES").map_or(DEFAULT_CASES, |n| n as u32);
+            let cases = env_number("SSOT_FUZZ_CASES").map_or(cases, |n| n as u32);
             let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
             let mut runner = TestRunner::new_with_rng(config(cases), rng);
             failure = runner.run(&strategy, counted).err().map(|e| e.to_string());
@@ -46,7 +60,7 @@ where
         Some(secs) => {
             let deadline = Instant::now() + Duration::from_secs(secs);
             while failure.is_none() && Instant::now() < deadline {
-                let mut runner = TestRunner::new(config(DEFAULT_CASES));
+                let mut runner = TestRunner::new(config(cases));
                 failure = runner.run(&strategy, &counted).err().map(|e| e.to_string());
             }
         }

@@ -3,6 +3,7 @@
 mod deployments;
 mod durability;
 mod failover;
+mod fuzz;
 mod jobs_backlog;
 mod jobs_partitions;
 mod lanes;
