@@ -238,4 +238,6 @@ pub(crate) struct WorkerFlags {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
