@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod fix;
 mod fix_safety;
+mod fuzz;
 mod init;
 mod layout;
 mod parity;
