@@ -2,6 +2,7 @@
 
 mod crash;
 mod demo;
+mod fuzz;
 mod http_agent;
 mod outage;
 mod partitions;
