@@ -95,7 +95,7 @@ impl Gateway {
                     source,
                 })?;
         let tokens = Tokens::new(manager.clone(), config.tokens.clone()).await?;
-        let (redis_ok, redis_watch) = state::watch_redis(&manager);
+        let (redis_ok, redis_changes, redis_watch) = state::watch_redis(&manager);
         let (shutdown_tx, shutdown) = watch::channel(false);
         let inbound_limit = Limit::new(
             "ws-inbound",
@@ -132,6 +132,7 @@ impl Gateway {
             tokens,
             manager,
             redis_ok,
+            redis_changes,
             shutdown,
             sockets: Arc::new(SocketCount::default()),
             replays: Arc::new(tokio::sync::Semaphore::new(config.budgets.replays)),
