@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod budgets;
+mod cluster_failover;
 mod delivery;
 mod errors;
 mod hostile;
