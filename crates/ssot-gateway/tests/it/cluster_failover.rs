@@ -1,13 +1,13 @@
 //! Issue 10, Must show "Master failover under load": a 3-master Cluster with a replica per
 //! master, two gateways, users with sockets on both, publishes through the HTTP API, and one
-//! master SIGKILLed while they run.
+//! master SIGKILLed while they run. And `min-replicas-acked` on the publish API.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ssot_testkit::RedisCluster;
+use ssot_testkit::{RedisCluster, RedisServer};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -232,4 +232,43 @@ async fn master_failover_under_load() {
         }
     }
     drop(cluster);
+}
+
+/// `min-replicas-acked = 1` on a Redis without a replica: the publish is stored but not
+/// acknowledged, and answered 503 `not_replicated` with `Retry-After` (not
+/// `redis_unavailable`: Redis is up, the event may exist).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_no_replica_acknowledged_is_not_replicated() {
+    let server = RedisServer::start();
+    let gw = TestGateway::start_tuned(
+        manager(&server.url()).await,
+        ssot_gateway::GatewayOptions::default(),
+        |config| {
+            config.events.min_replicas_acked = 1;
+            config.events.wait_timeout = Duration::from_millis(100);
+        },
+    )
+    .await;
+    let mut publisher = Publisher::new(gw.addr);
+    let answer = publisher
+        .publish("nr-user", "e", serde_json::json!({"n": 1}))
+        .await
+        .unwrap_err();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(body["error"]["code"], "not_replicated", "{answer:?}");
+    assert_eq!(
+        answer.headers.get("retry-after").map(String::as_str),
+        Some("1")
+    );
+    // Stored on the master all the same: a socket that connects from the start sees it.
+    let (mut ws, mut got) =
+        crate::support::connect(&gw.ws_url(), &token("nr-user", 60), Some("0-0"))
+            .await
+            .map(|ws| (ws, Received::default()))
+            .unwrap();
+    assert!(
+        crate::support::read_events(&mut ws, &mut got, 1, Duration::from_secs(3)).await,
+        "{got:?}"
+    );
 }
