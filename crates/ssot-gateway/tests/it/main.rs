@@ -4,6 +4,7 @@ mod bad_input;
 mod budgets;
 mod delivery;
 mod errors;
+mod exposition;
 mod hostile;
 mod memory;
 mod messages;
