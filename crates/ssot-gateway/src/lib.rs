@@ -6,7 +6,8 @@
 //! - [`protocol`]: frames and close codes; [`protocol::codes`] the one catalogue of error
 //!   codes (WebSocket frames and HTTP bodies), mirrored in `docs/protocol.md`.
 //! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
-//!   `/metrics`, `/v1/status`, `/` (status page) and `/client.js`.
+//!   `/metrics`, `/v1/status`, `/openapi.json` (`assets/openapi.json`), `/` (status page) and
+//!   `/client.js`.
 //! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
 //!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.

@@ -8,6 +8,7 @@ mod exposition;
 mod hostile;
 mod memory;
 mod messages;
+mod openapi;
 mod outages;
 mod revocation;
 mod support;
