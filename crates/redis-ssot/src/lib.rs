@@ -21,6 +21,7 @@
 //!   events, jobs), each owning one key family; `stores::chat` is the gateway-worker seam
 //!   (a chat message as a job).
 //! - [`compat`]: deprecated aliases of old manager entry points.
+//! - `telemetry`: [`describe_metrics`], the help text of every metric family recorded here.
 //! - [`Error`]: the one error type, with [`Error::is_transient`] and [`Error::retry_after`].
 //!
 //! # Failure domains and the failover window
@@ -67,6 +68,7 @@ mod link;
 mod manager;
 mod pubsub;
 pub mod stores;
+mod telemetry;
 
 pub use breaker::BreakerState;
 pub use config::{
@@ -80,3 +82,4 @@ pub use manager::{HealthReport, RedisManager, init, manager, try_manager};
 pub use pubsub::{Subscription, SubscriptionEvent};
 /// The Redis client library the manager is built on, for building commands and scripts.
 pub use redis;
+pub use telemetry::describe_metrics;

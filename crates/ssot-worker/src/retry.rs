@@ -24,11 +24,6 @@ impl Backoff {
         Backoff { ceiling: MIN_DELAY }
     }
 
-    /// True once a failure was seen since the last reset.
-    pub(crate) fn failing(&self) -> bool {
-        self.ceiling > MIN_DELAY
-    }
-
     pub(crate) fn reset(&mut self) {
         self.ceiling = MIN_DELAY;
     }
@@ -72,7 +67,6 @@ mod tests {
     #[test]
     fn pauses_are_equal_jitter_of_a_doubling_ceiling() {
         let mut backoff = Backoff::new();
-        assert!(!backoff.failing());
         for ceiling in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000] {
             let ceiling = Duration::from_millis(ceiling);
             let pause = backoff.next(None);
@@ -82,7 +76,6 @@ mod tests {
                 ceiling / 2
             );
         }
-        assert!(backoff.failing());
         // A longer hint wins, up to the longest pause.
         assert_eq!(backoff.next(Some(Duration::from_secs(60))), MAX_DELAY);
         backoff.reset();

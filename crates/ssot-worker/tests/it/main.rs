@@ -9,4 +9,5 @@ mod poison;
 mod schedule;
 mod seam;
 mod secrets;
+mod startup_logs;
 mod support;
