@@ -56,12 +56,12 @@ impl Backoff {
     }
 
     /// The next pause; doubles the ceiling.
-    pub fn next(&mut self) -> Duration {
-        self.next_with_hint(None)
+    pub fn pause(&mut self) -> Duration {
+        self.pause_at_least(None)
     }
 
     /// The next pause, at least `hint` (an error's `retry_after`), at most `max`.
-    pub fn next_with_hint(&mut self, hint: Option<Duration>) -> Duration {
+    pub fn pause_at_least(&mut self, hint: Option<Duration>) -> Duration {
         let ceiling = self.ceiling.as_millis().max(1) as u64;
         let floor = match self.jitter {
             Jitter::Full => 1,
@@ -83,25 +83,25 @@ mod tests {
     fn full_jitter_stays_under_a_doubling_capped_ceiling_and_spreads() {
         let mut backoff = Backoff::new(MS(50), MS(1000), Jitter::Full);
         for ceiling in [50, 100, 200, 400, 800, 1000, 1000] {
-            let pause = backoff.next();
+            let pause = backoff.pause();
             assert!(
                 pause >= MS(1) && pause <= MS(ceiling),
                 "{pause:?} > {ceiling}"
             );
         }
-        let spread: std::collections::HashSet<_> = (0..50).map(|_| backoff.next()).collect();
+        let spread: std::collections::HashSet<_> = (0..50).map(|_| backoff.pause()).collect();
         assert!(spread.len() > 10, "full jitter spreads pauses");
         assert!(backoff.failing());
         backoff.reset();
         assert!(!backoff.failing());
-        assert!(backoff.next() <= MS(50));
+        assert!(backoff.pause() <= MS(50));
     }
 
     #[test]
     fn equal_jitter_stays_in_the_upper_half_and_honours_hints() {
         let mut backoff = Backoff::new(MS(50), MS(5000), Jitter::Equal);
         for ceiling in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000] {
-            let pause = backoff.next();
+            let pause = backoff.pause();
             assert!(
                 pause >= MS(ceiling) / 2 && pause <= MS(ceiling),
                 "{pause:?} outside [{}, {ceiling}] ms",
@@ -109,7 +109,7 @@ mod tests {
             );
         }
         backoff.reset();
-        assert_eq!(backoff.next_with_hint(Some(MS(900))), MS(900));
-        assert_eq!(backoff.next_with_hint(Some(MS(60_000))), MS(5000));
+        assert_eq!(backoff.pause_at_least(Some(MS(900))), MS(900));
+        assert_eq!(backoff.pause_at_least(Some(MS(60_000))), MS(5000));
     }
 }

@@ -318,7 +318,7 @@ impl Link {
             match outcome {
                 Ok(()) => backoff.reset(),
                 Err(err) => {
-                    let delay = backoff.next();
+                    let delay = backoff.pause();
                     tracing::debug!(role = self.role, cause = %err, ?delay, "reconnect attempt failed");
                     tokio::time::sleep(delay).await;
                 }

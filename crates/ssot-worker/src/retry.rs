@@ -29,7 +29,7 @@ where
     loop {
         match op().await {
             Err(err) if err.is_transient() => {
-                let pause = backoff.next_with_hint(err.retry_after());
+                let pause = backoff.pause_at_least(err.retry_after());
                 if Instant::now() + pause >= deadline {
                     return Err(err);
                 }
@@ -51,7 +51,7 @@ mod tests {
         assert!(!backoff.failing());
         for ceiling in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000] {
             let ceiling = Duration::from_millis(ceiling);
-            let pause = backoff.next();
+            let pause = backoff.pause();
             assert!(
                 pause >= ceiling / 2 && pause <= ceiling,
                 "{pause:?} outside {:?}..={ceiling:?}",
@@ -61,10 +61,10 @@ mod tests {
         assert!(backoff.failing());
         // A longer hint wins, up to the longest pause.
         assert_eq!(
-            backoff.next_with_hint(Some(Duration::from_secs(60))),
+            backoff.pause_at_least(Some(Duration::from_secs(60))),
             MAX_DELAY
         );
         backoff.reset();
-        assert!(backoff.next() <= MIN_DELAY);
+        assert!(backoff.pause() <= MIN_DELAY);
     }
 }

@@ -259,7 +259,7 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 if !backoff.failing() {
                     tracing::warn!(consumer, cause = %e, "cannot take jobs; pausing with backoff");
                 }
-                let pause = backoff.next_with_hint(e.retry_after());
+                let pause = backoff.pause_at_least(e.retry_after());
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => {}

@@ -373,7 +373,7 @@ impl Run {
                 Err(redis_ssot::Error::Conflict { .. }) => return Err(AgentError::Superseded),
                 Err(err) if err.is_transient() => {
                     had_transient = true;
-                    let pause = backoff.next_with_hint(err.retry_after());
+                    let pause = backoff.pause_at_least(err.retry_after());
                     if Instant::now() + pause >= self.deadline {
                         return Err(err.into());
                     }
