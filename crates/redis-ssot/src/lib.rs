@@ -13,6 +13,7 @@
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
 //! - `domains`: failure domains (the server, or each Cluster master) and their breakers
 //!   ([`DomainHealth`]).
+//! - [`backoff`]: exponential backoff with full or equal jitter (reconnects, retries).
 //! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
@@ -57,6 +58,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backoff;
 mod breaker;
 pub mod clock;
 pub mod compat;

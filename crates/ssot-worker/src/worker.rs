@@ -25,7 +25,7 @@ use crate::agent::{
     Run, RunStores, Started, json_map,
 };
 use crate::config::{AgentConfig, WorkerConfig, err};
-use crate::retry::{self, Backoff};
+use crate::retry;
 use crate::schedule::{HEARTBEAT, Heartbeat, ScheduledJob, run_schedule};
 
 /// Longest wait of one claim; also how late a worker may notice a shutdown.
@@ -203,7 +203,7 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         (config.reclaim_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     // Dropping the set aborts the runs: their jobs stay pending and are reclaimed elsewhere.
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut backoff = Backoff::new();
+    let mut backoff = retry::backoff();
     let mut next_reclaim = Instant::now();
     let started = Instant::now();
     // Warn only about an outage: Redis was reached and went away, or never came up within
@@ -274,7 +274,7 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     tracing::warn!(consumer, cause = %e, "cannot take jobs; pausing with backoff");
                     warned = true;
                 }
-                let pause = backoff.next(e.retry_after());
+                let pause = backoff.pause_at_least(e.retry_after());
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => {}
