@@ -314,24 +314,30 @@ impl CircuitBreaker {
         if next == BreakerState::Open {
             inner.opened_at = Instant::now();
         }
+        // Opening is the fault; half-open and closed are the recovery, logged at INFO.
+        let domain = self.domain.as_deref();
+        if next == BreakerState::Open {
+            tracing::warn!(
+                domain,
+                from = from.as_str(),
+                to = next.as_str(),
+                "circuit breaker transition"
+            );
+        } else {
+            tracing::info!(
+                domain,
+                from = from.as_str(),
+                to = next.as_str(),
+                "circuit breaker transition"
+            );
+        }
         match &self.domain {
             None => {
-                tracing::warn!(
-                    from = from.as_str(),
-                    to = next.as_str(),
-                    "circuit breaker transition"
-                );
                 metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str())
                     .increment(1);
                 metrics::gauge!("ssot_breaker_state").set(next.gauge());
             }
             Some(domain) => {
-                tracing::warn!(
-                    domain = &**domain,
-                    from = from.as_str(),
-                    to = next.as_str(),
-                    "circuit breaker transition"
-                );
                 let label = domain.to_string();
                 metrics::counter!("ssot_breaker_transitions_total", "to" => next.as_str(), "domain" => label.clone())
                     .increment(1);

@@ -13,6 +13,7 @@
 //! - `breaker`: the circuit breaker ([`BreakerState`]).
 //! - `domains`: failure domains (the server, or each Cluster master) and their breakers
 //!   ([`DomainHealth`]).
+//! - [`backoff`]: exponential backoff with full or equal jitter (reconnects, retries).
 //! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
 //! - `link`: one named, self-healing connection.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
@@ -21,6 +22,7 @@
 //!   events, jobs), each owning one key family; `stores::chat` is the gateway-worker seam
 //!   (a chat message as a job).
 //! - [`compat`]: deprecated aliases of old manager entry points.
+//! - `telemetry`: [`describe_metrics`], the help text of every metric family recorded here.
 //! - [`Error`]: the one error type, with [`Error::is_transient`] and [`Error::retry_after`].
 //!
 //! # Failure domains and the failover window
@@ -56,6 +58,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backoff;
 mod breaker;
 pub mod clock;
 pub mod compat;
@@ -67,6 +70,7 @@ mod link;
 mod manager;
 mod pubsub;
 pub mod stores;
+mod telemetry;
 
 pub use breaker::BreakerState;
 pub use config::{
@@ -80,3 +84,4 @@ pub use manager::{HealthReport, RedisManager, init, manager, try_manager};
 pub use pubsub::{Subscription, SubscriptionEvent};
 /// The Redis client library the manager is built on, for building commands and scripts.
 pub use redis;
+pub use telemetry::describe_metrics;

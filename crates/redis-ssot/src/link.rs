@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use rand::Rng;
+
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
@@ -33,6 +33,7 @@ use redis::{
 };
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::backoff::{Backoff, Jitter};
 use crate::config::{RedisConfig, TlsConfig, Topology};
 use crate::error::{Error, Result};
 
@@ -301,7 +302,11 @@ impl Link {
 
     /// Keeps the link connected until the task is aborted.
     pub(crate) async fn run(self: Arc<Self>) {
-        let mut attempt: u32 = 0;
+        let mut backoff = Backoff::new(
+            self.config.reconnect_min_delay,
+            self.config.reconnect_max_delay,
+            Jitter::Full,
+        );
         loop {
             if self.is_up() {
                 self.wake.notified().await;
@@ -311,14 +316,9 @@ impl Link {
             *self.connect_error.lock().unwrap_or_else(|e| e.into_inner()) =
                 outcome.as_ref().err().map(ToString::to_string);
             match outcome {
-                Ok(()) => attempt = 0,
+                Ok(()) => backoff.reset(),
                 Err(err) => {
-                    let delay = backoff(
-                        attempt,
-                        self.config.reconnect_min_delay,
-                        self.config.reconnect_max_delay,
-                    );
-                    attempt = attempt.saturating_add(1);
+                    let delay = backoff.pause();
                     tracing::debug!(role = self.role, cause = %err, ?delay, "reconnect attempt failed");
                     tokio::time::sleep(delay).await;
                 }
@@ -447,39 +447,5 @@ fn certificates(tls: &TlsConfig) -> redis::TlsCertificates {
             client_key: c.key_pem.clone(),
         }),
         root_cert: tls.ca_pem.clone(),
-    }
-}
-
-/// Exponential backoff with full jitter: uniform in `[0, min(max, base * 2^attempt)]`,
-/// never below 1 ms so a refused connection cannot spin.
-pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let cap = base
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(max);
-    let millis = cap.as_millis().max(1) as u64;
-    Duration::from_millis(rand::rng().random_range(1..=millis))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_is_capped_and_jittered() {
-        let base = Duration::from_millis(50);
-        let max = Duration::from_millis(1000);
-        for attempt in 0..40 {
-            let d = backoff(attempt, base, max);
-            assert!(
-                d >= Duration::from_millis(1) && d <= max,
-                "{attempt}: {d:?}"
-            );
-            if attempt == 0 {
-                assert!(d <= base);
-            }
-        }
-        let spread: std::collections::HashSet<_> =
-            (0..50).map(|_| backoff(10, base, max)).collect();
-        assert!(spread.len() > 10, "full jitter spreads delays");
     }
 }

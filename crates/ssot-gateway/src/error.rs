@@ -87,6 +87,20 @@ impl From<Error> for ApiError {
         match &err {
             Error::Token(kind) => ApiError::unauthorized(token_code(kind), kind.to_string()),
             Error::Invalid { .. } => ApiError::bad_request(codes::INVALID_INPUT, err.to_string()),
+            // Stored on the master, but not on enough replicas in time (`min-replicas-acked`):
+            // not acknowledged, and told apart from an outage so the caller knows the event
+            // may exist and retries.
+            Error::NotReplicated { .. } => {
+                tracing::warn!(cause = %err, "publish not acknowledged by enough replicas");
+                ApiError {
+                    retry_after: err.retry_after(),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        codes::NOT_REPLICATED,
+                        err.to_string(),
+                    )
+                }
+            }
             _ if err.is_transient() => {
                 tracing::warn!(cause = %err, "redis unavailable for a request");
                 ApiError {

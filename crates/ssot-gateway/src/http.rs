@@ -1,4 +1,5 @@
-//! HTTP routes: the WebSocket handshake, the publish API, health, metrics and the status page.
+//! HTTP routes: the WebSocket handshake, the publish API, health, metrics, the OpenAPI
+//! document and the status page.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -36,6 +37,9 @@ const WRITE_BATCH_BYTES: usize = 8 * 1024;
 const FRAME_OVERHEAD: usize = 1024;
 const STATUS_PAGE: &str = include_str!("../assets/status.html");
 const JS_CLIENT: &str = include_str!("../../../clients/js/ssot-client.js");
+/// OpenAPI 3.1 of these routes, kept by hand; `tests/it/openapi.rs` checks it against
+/// `router` and `protocol::codes`.
+const OPENAPI: &str = include_str!("../assets/openapi.json");
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -45,6 +49,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
+        .route("/openapi.json", get(openapi))
         .route("/v1/ws", get(websocket))
         .route("/v1/users/{id}/events", post(publish))
         .fallback(not_found)
@@ -394,6 +399,10 @@ async fn js_client() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         JS_CLIENT,
     )
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 #[cfg(test)]

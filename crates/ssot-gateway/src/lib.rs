@@ -6,10 +6,12 @@
 //! - [`protocol`]: frames and close codes; [`protocol::codes`] the one catalogue of error
 //!   codes (WebSocket frames and HTTP bodies), mirrored in `docs/protocol.md`.
 //! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
-//!   `/metrics`, `/v1/status`, `/` (status page) and `/client.js`.
+//!   `/metrics`, `/v1/status`, `/openapi.json` (`assets/openapi.json`), `/` (status page) and
+//!   `/client.js`.
 //! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
 //!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.
+//! - `telemetry`: the Prometheus recorder, every metric family described, latency histograms.
 //! - [`Gateway`]: binds, accepts with header timeouts, shuts down gracefully.
 //!
 //! Redis is reached only through the process's [`redis_ssot::RedisManager`].
@@ -20,15 +22,15 @@ mod error;
 mod http;
 pub mod protocol;
 mod state;
+mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use redis_ssot::RedisManager;
 use redis_ssot::stores::events::Events;
 use redis_ssot::stores::jobs::{Jobs, JobsConfig};
@@ -58,20 +60,6 @@ pub enum GatewayError {
     Redis(#[from] redis_ssot::Error),
 }
 
-/// Installs the process's Prometheus recorder once; later gateways in the process share it.
-fn prometheus() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => Some(handle),
-            Err(err) => {
-                tracing::warn!(cause = %err, "metrics recorder not installed; /metrics disabled");
-                None
-            }
-        })
-        .clone()
-}
-
 /// A bound gateway, ready to serve.
 pub struct Gateway {
     listener: TcpListener,
@@ -86,7 +74,7 @@ impl Gateway {
         config: GatewayConfig,
         manager: RedisManager,
     ) -> Result<Gateway, GatewayError> {
-        let prometheus = prometheus();
+        let prometheus = telemetry::prometheus();
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -95,7 +83,7 @@ impl Gateway {
                     source,
                 })?;
         let tokens = Tokens::new(manager.clone(), config.tokens.clone()).await?;
-        let (redis_ok, redis_watch) = state::watch_redis(&manager);
+        let (redis_ok, redis_changes, redis_watch) = state::watch_redis(&manager);
         let (shutdown_tx, shutdown) = watch::channel(false);
         let inbound_limit = Limit::new(
             "ws-inbound",
@@ -132,6 +120,7 @@ impl Gateway {
             tokens,
             manager,
             redis_ok,
+            redis_changes,
             shutdown,
             sockets: Arc::new(SocketCount::default()),
             replays: Arc::new(tokio::sync::Semaphore::new(config.budgets.replays)),

@@ -11,7 +11,7 @@ use redis_ssot::stores::events::Events;
 use redis_ssot::stores::jobs::Jobs;
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::tokens::Tokens;
-use redis_ssot::{BreakerState, RedisManager, UserId};
+use redis_ssot::{BreakerState, RedisManager, UserId, UserScope};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::config::{Budgets, GatewayConfig};
@@ -29,7 +29,11 @@ pub(crate) struct Shared {
     pub(crate) message_limit: Limit,
     pub(crate) jobs: Jobs,
     /// True while Redis is usable (breaker closed and health ok); changes only on transitions.
+    /// Sockets read their own failure domain instead ([`Shared::redis_ok_for`]).
     pub(crate) redis_ok: watch::Receiver<bool>,
+    /// Bumped when `redis_ok` or a Cluster master's breaker changes: wakes sockets to check
+    /// their own failure domain.
+    pub(crate) redis_changes: watch::Receiver<u64>,
     /// Becomes true when the gateway shuts down.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) sockets: Arc<SocketCount>,
@@ -225,26 +229,41 @@ impl GatewayMetrics {
     }
 }
 
-/// Follows the manager and reduces its health to one bit that changes only on transitions,
-/// so thousands of sockets are woken only when Redis goes away or comes back.
+/// Follows the manager and reduces its health to what sockets need, changing only on
+/// transitions so thousands of sockets are woken only when Redis goes away or comes back:
+/// `ok`, one bit for the whole process (`/ready`, `/health`), and `changes`, bumped whenever
+/// `ok` or (on a Cluster) any master's breaker changes. A socket woken by `changes` reads
+/// its own failure domain with [`Shared::redis_ok_for`].
 pub(crate) fn watch_redis(
     manager: &RedisManager,
-) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+) -> (
+    watch::Receiver<bool>,
+    watch::Receiver<u64>,
+    tokio::task::JoinHandle<()>,
+) {
     let initial = manager.breaker_state() == BreakerState::Closed && manager.health().healthy;
     let (tx, rx) = watch::channel(initial);
+    let (changes_tx, changes_rx) = watch::channel(0u64);
     let mut health = manager.watch_health();
     let mut breaker = manager.watch_breaker();
+    let manager = manager.clone();
     let task = tokio::spawn(async move {
+        let mut seen = domain_breakers(&manager);
         loop {
             let state = *breaker.borrow_and_update();
             // The recorder may have been installed after the manager set this gauge.
             metrics::gauge!("ssot_breaker_state").set(state.gauge());
             let ok = state == BreakerState::Closed && health.borrow_and_update().healthy;
-            tx.send_if_modified(|current| {
+            let ok_changed = tx.send_if_modified(|current| {
                 let changed = *current != ok;
                 *current = ok;
                 changed
             });
+            let now = domain_breakers(&manager);
+            if ok_changed || now != seen {
+                seen = now;
+                changes_tx.send_modify(|n| *n += 1);
+            }
             tokio::select! {
                 r = health.changed() => if r.is_err() { return },
                 r = breaker.changed() => if r.is_err() { return },
@@ -252,5 +271,30 @@ pub(crate) fn watch_redis(
             }
         }
     });
-    (rx, task)
+    (rx, changes_rx, task)
+}
+
+/// Each master's breaker on a Cluster (empty on one server, where `ok` says it all).
+fn domain_breakers(manager: &RedisManager) -> Vec<(String, BreakerState)> {
+    if !manager.config().is_cluster() {
+        return Vec::new();
+    }
+    manager
+        .domains()
+        .into_iter()
+        .map(|d| (d.node, d.breaker))
+        .collect()
+}
+
+impl Shared {
+    /// True while Redis is usable for `scope`'s user: on one server, the process-wide bit;
+    /// on a Cluster, the breaker of the master that owns the user's slot, so users on
+    /// healthy masters are not told `degraded` because another master failed.
+    pub(crate) fn redis_ok_for(&self, scope: &UserScope) -> bool {
+        if !self.manager.config().is_cluster() {
+            return *self.redis_ok.borrow();
+        }
+        // Every key of the user shares the `{u:<id>}` hash tag, so the prefix has their slot.
+        self.manager.breaker_state_for(scope.prefix()) == BreakerState::Closed
+    }
 }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use redis_ssot::backoff::{Backoff, Jitter};
 use tokio::time::Instant;
 
 /// First pause after a failure.
@@ -10,35 +11,10 @@ const MIN_DELAY: Duration = Duration::from_millis(50);
 /// Longest pause between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(5);
 
-/// Exponential backoff with equal jitter (each pause is drawn between half and all of a
-/// ceiling that doubles per failure), honouring the error's `retry_after` hint. Equal rather
-/// than full jitter: a pause never comes out near zero, so a worker does not hammer a Redis
-/// that just failed, while the random half still spreads the workers' retries apart.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    ceiling: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new() -> Backoff {
-        Backoff { ceiling: MIN_DELAY }
-    }
-
-    /// True once a failure was seen since the last reset.
-    pub(crate) fn failing(&self) -> bool {
-        self.ceiling > MIN_DELAY
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.ceiling = MIN_DELAY;
-    }
-
-    /// The next pause after a failure with `hint` (the error's `retry_after`).
-    pub(crate) fn next(&mut self, hint: Option<Duration>) -> Duration {
-        let jittered = self.ceiling.mul_f64(0.5 + rand::random::<f64>() / 2.0);
-        self.ceiling = (self.ceiling * 2).min(MAX_DELAY);
-        jittered.max(hint.unwrap_or_default()).min(MAX_DELAY)
-    }
+/// The worker's backoff: equal jitter (see [`Jitter::Equal`]: a pause never comes out near
+/// zero, so a worker does not hammer a Redis that just failed), from 50 ms to 5 s.
+pub(crate) fn backoff() -> Backoff {
+    Backoff::new(MIN_DELAY, MAX_DELAY, Jitter::Equal)
 }
 
 /// Runs `op` until it succeeds, fails for good, or the next pause would pass `deadline`.
@@ -49,11 +25,11 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = redis_ssot::Result<T>>,
 {
-    let mut backoff = Backoff::new();
+    let mut backoff = backoff();
     loop {
         match op().await {
             Err(err) if err.is_transient() => {
-                let pause = backoff.next(err.retry_after());
+                let pause = backoff.pause_at_least(err.retry_after());
                 if Instant::now() + pause >= deadline {
                     return Err(err);
                 }
@@ -70,22 +46,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pauses_are_equal_jitter_of_a_doubling_ceiling() {
-        let mut backoff = Backoff::new();
-        assert!(!backoff.failing());
+    fn the_workers_pauses_are_equal_jitter_from_50_ms_to_5_s() {
+        let mut backoff = backoff();
         for ceiling in [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000] {
             let ceiling = Duration::from_millis(ceiling);
-            let pause = backoff.next(None);
+            let pause = backoff.pause();
             assert!(
                 pause >= ceiling / 2 && pause <= ceiling,
                 "{pause:?} outside {:?}..={ceiling:?}",
                 ceiling / 2
             );
         }
-        assert!(backoff.failing());
         // A longer hint wins, up to the longest pause.
-        assert_eq!(backoff.next(Some(Duration::from_secs(60))), MAX_DELAY);
+        assert_eq!(
+            backoff.pause_at_least(Some(Duration::from_secs(60))),
+            MAX_DELAY
+        );
         backoff.reset();
-        assert!(backoff.next(None) <= MIN_DELAY);
+        assert!(backoff.pause() <= MIN_DELAY);
     }
 }

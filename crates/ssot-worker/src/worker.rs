@@ -25,7 +25,7 @@ use crate::agent::{
     Run, RunStores, Started, json_map,
 };
 use crate::config::{AgentConfig, WorkerConfig, err};
-use crate::retry::{self, Backoff};
+use crate::retry;
 use crate::schedule::{HEARTBEAT, Heartbeat, ScheduledJob, run_schedule};
 
 /// Longest wait of one claim; also how late a worker may notice a shutdown.
@@ -60,6 +60,9 @@ pub struct Worker {
 
 struct Shared {
     config: WorkerConfig,
+    /// The manager's connect timeout: failures to take jobs before the first success and
+    /// within it are the connection still coming up, not an outage.
+    connect_grace: Duration,
     jobs: Jobs,
     agent: Arc<dyn Agent>,
     stores: Arc<RunStores>,
@@ -146,6 +149,7 @@ impl Worker {
             tool_burst: self.config.tool_burst,
         });
         let shared = Arc::new(Shared {
+            connect_grace: self.manager.config().connect_timeout,
             config: self.config,
             jobs,
             agent: self.agent,
@@ -199,8 +203,13 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         (config.reclaim_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     // Dropping the set aborts the runs: their jobs stay pending and are reclaimed elsewhere.
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut backoff = Backoff::new();
+    let mut backoff = retry::backoff();
     let mut next_reclaim = Instant::now();
+    let started = Instant::now();
+    // Warn only about an outage: Redis was reached and went away, or never came up within
+    // the connect timeout. `warned` pairs each warning with one "redis is back".
+    let mut reached = false;
+    let mut warned = false;
     loop {
         while let Some(done) = tasks.try_join_next() {
             if let Err(e) = done {
@@ -246,9 +255,11 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         };
         match result {
             Ok(jobs) => {
-                if backoff.failing() {
+                if warned {
                     tracing::info!(consumer, "redis is back; consuming again");
                 }
+                reached = true;
+                warned = false;
                 backoff.reset();
                 for job in jobs {
                     let shared = Arc::clone(&shared);
@@ -256,10 +267,14 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
             }
             Err(e) => {
-                if !backoff.failing() {
+                let starting = !reached && started.elapsed() < shared.connect_grace;
+                if starting {
+                    tracing::debug!(consumer, cause = %e, "redis not reached yet; retrying");
+                } else if !warned {
                     tracing::warn!(consumer, cause = %e, "cannot take jobs; pausing with backoff");
+                    warned = true;
                 }
-                let pause = backoff.next(e.retry_after());
+                let pause = backoff.pause_at_least(e.retry_after());
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => {}

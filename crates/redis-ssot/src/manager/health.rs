@@ -102,7 +102,7 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
         if was_healthy != Some(healthy) {
             match (&ping, healthy) {
                 (_, true) => {
-                    tracing::info!(latency_ms = latency.as_secs_f64() * 1e3, "redis healthy")
+                    tracing::info!(latency_ms = rounded_ms(latency), "redis healthy")
                 }
                 (Err(err), false) => {
                     tracing::warn!(cause = %err, breaker = breaker.as_str(), "redis unhealthy")
@@ -169,6 +169,11 @@ pub(super) async fn health_monitor(inner: std::sync::Weak<Inner>) {
 struct Round {
     ping: Result<()>,
     latency: Duration,
+}
+
+/// Milliseconds with two decimals for log fields: `0.02`, not `0.019644000000000002`.
+fn rounded_ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e5).round() / 100.0
 }
 
 /// One server: PING it through the call path, so the breaker judges it like any call.

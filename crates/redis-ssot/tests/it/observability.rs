@@ -146,6 +146,37 @@ async fn health_monitor_exports_metrics_and_logs_each_transition() {
         &after[during.len()..]
     );
     assert!(manager.health().reconnects >= 1);
+    // Opening is a WARN; half-open and closed are the recovery, at INFO.
+    let transitions: Vec<&str> = after
+        .lines()
+        .filter(|l| l.contains("circuit breaker transition"))
+        .collect();
+    assert!(transitions.len() >= 3, "{transitions:?}");
+    for line in &transitions {
+        let level = if line.contains(r#"to="open""#) {
+            " WARN "
+        } else {
+            " INFO "
+        };
+        assert!(line.contains(level), "{line}");
+    }
+    assert!(
+        transitions.iter().any(|l| l.contains(r#"to="closed""#)),
+        "{transitions:?}"
+    );
+    // Durations are rounded to hundredths of a millisecond.
+    let latencies: Vec<&str> = after
+        .lines()
+        .filter_map(|l| l.split("latency_ms=").nth(1)?.split_whitespace().next())
+        .collect();
+    assert!(latencies.len() >= 2, "{after}");
+    for value in latencies {
+        let decimals = value.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(
+            decimals <= 2 && value.parse::<f64>().is_ok(),
+            "latency_ms={value}"
+        );
+    }
 }
 
 #[test]

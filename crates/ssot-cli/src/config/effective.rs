@@ -74,6 +74,9 @@ struct EventsView {
     max_len: u64,
     max_age_secs: u64,
     max_data_bytes: usize,
+    replay_page_bytes: usize,
+    min_replicas_acked: u32,
+    wait_timeout_ms: u64,
 }
 
 impl From<&EventsConfig> for EventsView {
@@ -82,6 +85,9 @@ impl From<&EventsConfig> for EventsView {
             max_len: events.max_len,
             max_age_secs: events.max_age.as_secs(),
             max_data_bytes: events.max_data_bytes,
+            replay_page_bytes: events.replay_page_bytes,
+            min_replicas_acked: events.min_replicas_acked,
+            wait_timeout_ms: u64::try_from(events.wait_timeout.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use redis_ssot::config::{ConfigError, RedisUrl, positive};
+use redis_ssot::config::{ConfigError, RedisUrl, positive, positive_ms};
 use redis_ssot::stores::events::EventsConfig;
 use redis_ssot::stores::tokens::{TokenAlgorithm, TokenConfig, TokenOptions};
 use redis_ssot::{RedisConfig, RedisOptions};
@@ -75,6 +75,13 @@ pub(crate) struct EventsOptions {
     pub(crate) max_age_secs: Option<u64>,
     /// Largest event `data` (bytes) accepted by the publish API.
     pub(crate) max_data_bytes: Option<usize>,
+    /// Bytes one replay page reads at most.
+    pub(crate) replay_page_bytes: Option<usize>,
+    /// Replicas that must acknowledge a publish (`WAIT`) before it is acknowledged; 0 (the
+    /// default) acknowledges once the master stored it.
+    pub(crate) min_replicas_acked: Option<u32>,
+    /// How long a publish waits for `min-replicas-acked`; then it fails as not replicated.
+    pub(crate) wait_timeout_ms: Option<u64>,
 }
 
 /// The default file name looked up in the working directory.
@@ -225,7 +232,20 @@ pub(crate) fn events_config(file: &FileOptions) -> Result<EventsConfig, ConfigEr
             events.max_data_bytes,
             older.max_data_bytes,
         )?,
-        ..older
+        replay_page_bytes: positive(
+            "events.replay-page-bytes",
+            events.replay_page_bytes,
+            older.replay_page_bytes,
+        )?,
+        // 0 is a valid setting: no replica acknowledgement.
+        min_replicas_acked: events
+            .min_replicas_acked
+            .unwrap_or(older.min_replicas_acked),
+        wait_timeout: positive_ms(
+            "events.wait-timeout-ms",
+            events.wait_timeout_ms,
+            older.wait_timeout,
+        )?,
     })
 }
 

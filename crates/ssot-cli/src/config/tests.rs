@@ -114,6 +114,30 @@ fn events_in_both_places_is_an_error_naming_both() {
 }
 
 #[test]
+fn events_durability_and_replay_settings_reach_the_events_config() {
+    let events = events_config(&FileOptions::default()).unwrap();
+    assert_eq!(events.min_replicas_acked, 0, "off by default");
+    let opts = parse(
+        "[events]\nmin-replicas-acked = 1\nwait-timeout-ms = 250\nreplay-page-bytes = 4096\n",
+    )
+    .unwrap();
+    let events = events_config(&opts).unwrap();
+    assert_eq!(events.min_replicas_acked, 1);
+    assert_eq!(events.wait_timeout, std::time::Duration::from_millis(250));
+    assert_eq!(events.replay_page_bytes, 4096);
+    let opts = parse("[events]\nwait-timeout-ms = 0\n").unwrap();
+    assert_eq!(
+        events_config(&opts).unwrap_err().key,
+        "events.wait-timeout-ms"
+    );
+    let opts = parse("[events]\nreplay-page-bytes = 0\n").unwrap();
+    assert_eq!(
+        events_config(&opts).unwrap_err().key,
+        "events.replay-page-bytes"
+    );
+}
+
+#[test]
 fn an_unknown_ssot_variable_is_named_with_a_suggestion() {
     let vars = |name: &str| vec![(name.to_owned(), "x".to_owned())];
     insta::assert_snapshot!(

@@ -160,6 +160,11 @@ impl Delivery {
         })
     }
 
+    /// True while Redis is usable for this socket's user (their shard on a Cluster).
+    pub(super) fn redis_ok(&self) -> bool {
+        self.shared.redis_ok_for(&self.scope)
+    }
+
     pub(super) fn is_subscribed(&self) -> bool {
         !matches!(self.feed, Feed::Unsubscribed)
     }
@@ -236,7 +241,7 @@ impl Delivery {
                 // Older events may be missing: read them (this one included) from the
                 // stream first; if that fails, the next catch-up will.
                 let ok = self.catch_up(socket).await?;
-                let redis_ok = *self.shared.redis_ok.borrow();
+                let redis_ok = self.redis_ok();
                 self.tell_status(ok && redis_ok, socket).await
             }
             Some(LiveEvent::Event(frame)) => {
@@ -256,7 +261,7 @@ impl Delivery {
             }
             Some(LiveEvent::Gap) => {
                 self.fall_behind();
-                let redis_ok = *self.shared.redis_ok.borrow();
+                let redis_ok = self.redis_ok();
                 self.resync(redis_ok, socket).await
             }
             None => Err(End::Close(CloseCode::Restart)),

@@ -48,7 +48,7 @@ impl<S: Transport> Conn<S> {
             Ok(ClientFrame::Resume { after }) => match after.parse::<EventId>() {
                 Ok(after) => {
                     self.delivery.resume_after(after);
-                    let redis_ok = *self.shared.redis_ok.borrow();
+                    let redis_ok = self.delivery.redis_ok();
                     self.delivery.resync(redis_ok, &mut self.socket).await
                 }
                 Err(err) => {

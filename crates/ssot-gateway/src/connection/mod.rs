@@ -12,7 +12,8 @@
 //!   delivers live events (see `delivery`).
 //! - When Redis goes away the socket stays open and gets `status: degraded`; when it comes
 //!   back (or the subscription reports a gap), the socket catches up from the stream first
-//!   and then gets `status: ok`.
+//!   and then gets `status: ok`. On a Cluster "Redis" is the master that owns the user's
+//!   slot: a failed master degrades only the sockets of its users.
 //! - One task reads and writes; frames are buffered and flushed together before each wait.
 //!   A client that does not take a write or flush within `slow_consumer_timeout` is closed
 //!   with 4000 (reconnect and resume).
@@ -112,6 +113,7 @@ where
         shared: Arc::clone(&shared),
         claims: session.claims,
         token: session.token,
+        redis_ok: false,
         limited_in_a_row: 0,
         last_heard: Instant::now(),
     };
@@ -156,6 +158,9 @@ struct Conn<S> {
     token: String,
     socket: Socket<S>,
     delivery: Delivery,
+    /// Whether Redis was usable for this user (their shard on a Cluster) when last looked
+    /// at: a change elsewhere that leaves it as it was does not disturb the socket.
+    redis_ok: bool,
     /// Inbound frames refused in a row by the rate limit.
     limited_in_a_row: u32,
     /// When the client last sent anything (a pong included).
@@ -173,15 +178,16 @@ enum Wake<E> {
 impl<S: Transport> Conn<S> {
     async fn run(&mut self) -> End {
         let mut shutdown = self.shared.shutdown.clone();
-        let mut redis_ok = self.shared.redis_ok.clone();
+        let mut redis_changes = self.shared.redis_changes.clone();
         let revocations = self.shared.tokens.revocations();
         let resyncs = self.shared.tokens.resyncs();
         if *shutdown.borrow_and_update() {
             return End::Close(CloseCode::Restart);
         }
         self.delivery.start().await;
-        let ok_now = *redis_ok.borrow_and_update();
-        if let Err(end) = self.delivery.resync(ok_now, &mut self.socket).await {
+        redis_changes.borrow_and_update();
+        self.redis_ok = self.delivery.redis_ok();
+        if let Err(end) = self.delivery.resync(self.redis_ok, &mut self.socket).await {
             return end;
         }
         let ping_interval = self.shared.config.budgets.ping_interval;
@@ -189,7 +195,7 @@ impl<S: Transport> Conn<S> {
             self.claims.exp,
             ping_interval,
             shutdown,
-            redis_ok,
+            redis_changes,
             revocations,
             resyncs,
         );
@@ -224,7 +230,7 @@ impl<S: Transport> Conn<S> {
             Wake::Live(event) => self.delivery.live(event, &mut self.socket).await,
             Wake::Retry => {
                 self.delivery.subscribe().await;
-                let redis_ok = *self.shared.redis_ok.borrow() && self.delivery.is_subscribed();
+                let redis_ok = self.delivery.redis_ok() && self.delivery.is_subscribed();
                 self.delivery.resync(redis_ok, &mut self.socket).await
             }
             Wake::Inbound(Some(Ok(message))) => self.inbound(message).await,
@@ -246,7 +252,15 @@ impl<S: Transport> Conn<S> {
             // Missed some (this socket lagged, or the subscriber connection came back):
             // check ours against Redis.
             Signal::RevocationsMissed => self.check_revoked().await,
-            Signal::Redis(ok) => {
+            Signal::RedisChanged => {
+                let ok = self.delivery.redis_ok();
+                // On a Cluster, another master's trouble (or recovery) is not this socket's.
+                // On one server every change is a transition of this socket's Redis, even
+                // when it went and came back before the socket looked.
+                if ok == self.redis_ok && self.shared.manager.config().is_cluster() {
+                    return Ok(());
+                }
+                self.redis_ok = ok;
                 if ok {
                     // Revocations announced while we were cut off were missed.
                     self.check_revoked().await?;

@@ -1,5 +1,5 @@
 //! What wakes a socket besides its own traffic: shutdown, its token's expiry, revocations
-//! and Redis going away or coming back. Plus the small pieces the loop reads with.
+//! and Redis going away or coming back (anywhere: each socket then looks at its own shard). Plus the small pieces the loop reads with.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,8 +21,9 @@ pub(super) enum Signal {
     Revoked(String),
     /// Some revocations were not seen: the socket must check its own token.
     RevocationsMissed,
-    /// Redis became usable (`true`) or unusable (`false`).
-    Redis(bool),
+    /// Redis changed somewhere: the process-wide state, or (on a Cluster) some master's
+    /// breaker. The socket checks its own failure domain.
+    RedisChanged,
     /// Time to ping the client (and to see whether it went quiet).
     PingDue,
 }
@@ -53,7 +54,7 @@ pub(super) struct Signals {
     revocation: Option<Revoked>,
     /// Gaps on the revocation channel; `None` once the verifier is gone.
     resync: Option<Changed<u64>>,
-    status: Changed<bool>,
+    status: Changed<u64>,
 }
 
 impl Signals {
@@ -62,7 +63,7 @@ impl Signals {
         exp: u64,
         ping_interval: Duration,
         shutdown: watch::Receiver<bool>,
-        redis_ok: watch::Receiver<bool>,
+        redis_changes: watch::Receiver<u64>,
         revocations: broadcast::Receiver<String>,
         resyncs: watch::Receiver<u64>,
     ) -> Signals {
@@ -73,7 +74,7 @@ impl Signals {
             expiry: Box::pin(tokio::time::sleep_until(expiry_instant(exp))),
             revocation: Some(Box::pin(next_revocation(revocations))),
             resync: Some(Box::pin(next_change(resyncs))),
-            status: Box::pin(next_change(redis_ok)),
+            status: Box::pin(next_change(redis_changes)),
         }
     }
 
@@ -115,9 +116,9 @@ impl Signals {
                 if changed.is_err() {
                     return Poll::Ready(Signal::Shutdown);
                 }
-                let ok = *rx.borrow_and_update();
+                rx.borrow_and_update();
                 self.status = Box::pin(next_change(rx));
-                return Poll::Ready(Signal::Redis(ok));
+                return Poll::Ready(Signal::RedisChanged);
             }
             if self.ping.as_mut().poll(cx).is_ready() {
                 let next = Instant::now() + self.ping_interval;

@@ -78,6 +78,9 @@ pub const PUBLISH_DISABLED: &str = "publish_disabled";
 pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
 /// The body did not arrive within `body-timeout-ms`.
 pub const BODY_TIMEOUT: &str = "body_timeout";
+/// Stored on the master but not acknowledged by `min-replicas-acked` replicas within
+/// `wait-timeout-ms` (HTTP 503 + `Retry-After`): it may survive a failover or not.
+pub const NOT_REPLICATED: &str = "not_replicated";
 
 // HTTP: any route.
 
@@ -123,6 +126,7 @@ pub const ALL: &[&str] = &[
     PUBLISH_DISABLED,
     PAYLOAD_TOO_LARGE,
     BODY_TIMEOUT,
+    NOT_REPLICATED,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     INTERNAL,

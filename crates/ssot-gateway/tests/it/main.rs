@@ -2,11 +2,14 @@
 
 mod bad_input;
 mod budgets;
+mod cluster_failover;
 mod delivery;
 mod errors;
+mod exposition;
 mod hostile;
 mod memory;
 mod messages;
+mod openapi;
 mod outages;
 mod revocation;
 mod support;

@@ -9,7 +9,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::tokens::TokenConfig;
 use redis_ssot::{RedisManager, RedisOptions};
-use ssot_gateway::{Gateway, GatewayOptions};
+use ssot_gateway::{Gateway, GatewayConfig, GatewayOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -49,15 +49,23 @@ impl TestGateway {
         TestGateway::start_with(manager, GatewayOptions::default()).await
     }
 
-    pub(crate) async fn start_with(
+    pub(crate) async fn start_with(manager: RedisManager, options: GatewayOptions) -> TestGateway {
+        TestGateway::start_tuned(manager, options, |_| {}).await
+    }
+
+    /// Starts with `tune` applied to the resolved settings: for those `[gateway]` options
+    /// cannot express (the `[events]` table's).
+    pub(crate) async fn start_tuned(
         manager: RedisManager,
         mut options: GatewayOptions,
+        tune: impl FnOnce(&mut GatewayConfig),
     ) -> TestGateway {
         options.listen = Some("127.0.0.1:0".into());
         options.service_key = Some(SERVICE_KEY.into());
-        let config = options
+        let mut config = options
             .resolve(TokenConfig::hs256(SECRET).unwrap())
             .unwrap();
+        tune(&mut config);
         let gateway = Gateway::bind(config, manager).await.unwrap();
         let addr = gateway.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -344,7 +344,7 @@ impl Run {
     /// Writes the state if nobody else did since we read it.
     async fn save(&mut self) -> Result<(), AgentError> {
         let mut had_transient = false;
-        let mut backoff = retry::Backoff::new();
+        let mut backoff = retry::backoff();
         loop {
             match self
                 .stores
@@ -373,7 +373,7 @@ impl Run {
                 Err(redis_ssot::Error::Conflict { .. }) => return Err(AgentError::Superseded),
                 Err(err) if err.is_transient() => {
                     had_transient = true;
-                    let pause = backoff.next(err.retry_after());
+                    let pause = backoff.pause_at_least(err.retry_after());
                     if Instant::now() + pause >= self.deadline {
                         return Err(err.into());
                     }

@@ -10,4 +10,5 @@ mod poison;
 mod schedule;
 mod seam;
 mod secrets;
+mod startup_logs;
 mod support;
