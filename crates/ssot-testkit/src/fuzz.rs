@@ -61,7 +61,7 @@ pub fn fuzz_with_cases<S>(
             let deadline = Instant::now() + Duration::from_secs(secs);
             while failure.is_none() && Instant::now() < deadline {
                 let mut runner = TestRunner::new(config(cases));
-                failure = runner.run(&strategy, &counted).err().map(|e| e.to_string());
+                failure = runner.run(&strategy, counted).err().map(|e| e.to_string());
             }
         }
     }
