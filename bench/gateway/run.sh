@@ -4,7 +4,7 @@
 #   socket.io     Node.js socket.io 4 + @socket.io/redis-streams-adapter, one process
 #   fastapi       FastAPI + uvicorn (one worker) + redis-py, one shared Pub/Sub connection
 # 2,000 users × 5 sockets = 10,000 WebSockets held by 4 load-generator processes
-# (bench/src/bin/gateway_load.rs; socket.io spoken as Engine.IO v4 text frames over plain
+# (bench/src/bin/gateway_load/main.rs; socket.io spoken as Engine.IO v4 text frames over plain
 # WebSocket), one keep-alive HTTP publisher at concurrency 64. Per contender: RSS per idle
 # socket, p50/p99/max publish→receive latency at 500 and 2,000 publishes/s, delivered
 # events/s at saturation. Then one gateway holds 19,000 idle sockets (8 processes).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ops/s, p50/p99 latency and client / server CPU per operation of each typed store's hot call
-# beside the raw redis-rs command it wraps (bench/src/bin/stores.rs):
+# beside the raw redis-rs command it wraps (bench/src/bin/stores/main.rs):
 #   UserCache get / set     vs raw GET / SET EX
 #   RateLimiter check       vs raw EVALSHA of an INCR + PEXPIRE script (and raw INCR)
 #   Events append           vs raw XADD + PUBLISH in one pipeline

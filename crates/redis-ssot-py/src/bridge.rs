@@ -76,7 +76,7 @@ where
             let pending: Pending = Box::pin(async move {
                 let done = Done(fut.await);
                 let convert: Convert = Box::new(move |py| done.into_bound_py_any(py));
-                Ok(Ready(convert))
+                Ok(ToPython(convert, |py, convert| convert(py)))
             });
             let deferred = Bound::new(
                 py,
@@ -101,15 +101,22 @@ type Convert = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny
 type Pending = Pin<Box<dyn Future<Output = PyResult<Ready>> + Send>>;
 
 /// A finished call, type-erased.
-struct Ready(Convert);
+type Ready = ToPython<Convert>;
 
-impl<'py> IntoPyObject<'py> for Ready {
+/// A Rust value and the function that turns it into a Python object once the GIL is held
+/// (a session or claims as a dict, a finished call as its value).
+pub(crate) struct ToPython<T>(
+    pub(crate) T,
+    pub(crate) for<'py> fn(Python<'py>, T) -> PyResult<Bound<'py, PyAny>>,
+);
+
+impl<'py, T> IntoPyObject<'py> for ToPython<T> {
     type Target = PyAny;
     type Output = Bound<'py, PyAny>;
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        (self.0)(py)
+        (self.1)(py, self.0)
     }
 }
 

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use redis_ssot::redis::{self, Cmd, Value};
 
+use crate::bridge::ToPython;
 use crate::value::{convert, to_arg, to_args};
 
 /// How a reply becomes a Python value.
@@ -20,20 +21,10 @@ pub(crate) enum Shape {
 }
 
 /// A reply and how to shape it, converted once the GIL is held.
-pub(crate) struct Reply {
-    pub(crate) value: Value,
-    pub(crate) shape: Shape,
-    pub(crate) decode: bool,
-}
-
-impl<'py> IntoPyObject<'py> for Reply {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        shape(py, self.value, self.shape, self.decode)
-    }
+pub(crate) fn reply(value: Value, shape: Shape, decode: bool) -> ToPython<(Value, Shape, bool)> {
+    ToPython((value, shape, decode), |py, (value, shape, decode)| {
+        self::shape(py, value, shape, decode)
+    })
 }
 
 pub(crate) fn shape(

@@ -5,7 +5,7 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 use redis_ssot::redis::{Cmd, Value};
 
 use crate::bridge::{Mode, run};
-use crate::commands::{self, Reply, Shape};
+use crate::commands::{self, Shape};
 use crate::config;
 use crate::errors::to_pyerr;
 use crate::pipeline::Pipeline;
@@ -35,11 +35,7 @@ impl Redis {
         run(py, self.mode, async move {
             let manager = config::manager()?;
             let value: Value = manager.query(&cmd).await?;
-            Ok(Reply {
-                value,
-                shape,
-                decode,
-            })
+            Ok(commands::reply(value, shape, decode))
         })
     }
 }

@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`RedisServer`] / [`RedisServerBuilder`]: one `redis-server` on an ephemeral loopback
 //!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
-//!   `CLIENT LIST` helpers.
+//!   `CLIENT LIST` helpers. In `server/`: `launch` spawns and waits for `PING`, `clients`
+//!   parses `CLIENT LIST` ([`ClientInfo`], [`ClientLister`]).
 //! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`;
 //!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion;
 //!   `reshard`: move a slot and its keys to another master.
@@ -19,6 +20,8 @@
 //!   case count in `./dev test`, a time budget from `bench/fuzz/run.sh`).
 //! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
 //!   under `cargo test` too (nextest already does).
+//! - Internals: `spawner` (the one thread that forks servers), `ports` (free loopback
+//!   ports), `resp` (a minimal RESP connection), `tls` (throwaway certificates).
 //!
 //! Needs `redis-server`, `redis-cli` (`apt-get install -y redis-server`) and `setpriv`
 //! (util-linux); TLS servers also need `openssl(1)`. Servers never outlive the test process: they are forked by one

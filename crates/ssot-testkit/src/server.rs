@@ -1,7 +1,9 @@
 //! One real `redis-server` process on a loopback port.
 
-use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
+mod clients;
+mod launch;
+
+use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,17 +11,15 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::resp::{Connection, Reply};
-use crate::{ports, spawner, tls};
+pub use self::clients::{ClientInfo, ClientLister};
+pub(crate) use self::launch::on_path;
+use self::launch::{StartError, launch_retrying, require_tools};
+use crate::{ports, tls};
 
-/// How long a server may take to answer `PING` with `+PONG` after it was spawned.
-const READY_DEADLINE: Duration = Duration::from_secs(10);
 /// How long `restart()` keeps retrying when the old port has not been released yet.
 const REBIND_DEADLINE: Duration = Duration::from_secs(5);
 /// Attempts with a fresh port when another process grabbed ours first.
 const PORT_ATTEMPTS: usize = 8;
-const LOG_FILE: &str = "redis.log";
-const STDERR_FILE: &str = "redis.stderr";
 
 /// How a server picks its port.
 #[derive(Debug, Clone, Copy)]
@@ -372,42 +372,7 @@ impl RedisServer {
     /// # Panics
     /// If the server does not answer within 5 s.
     pub fn client_lister(&self) -> ClientLister {
-        let addr = self.addr();
-        let mut conn = Connection::open(addr, Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("ssot-testkit: CLIENT LIST on {addr}: {e}"));
-        let own_id = match conn.command(&["CLIENT", "ID"]) {
-            Ok(Reply::Integer(id)) => id as u64,
-            other => panic!("ssot-testkit: CLIENT ID on {addr}: {other:?}"),
-        };
-        ClientLister { addr, conn, own_id }
-    }
-}
-
-/// A connection that reads `CLIENT LIST`, made by [`RedisServer::client_lister`].
-pub struct ClientLister {
-    addr: SocketAddr,
-    conn: Connection,
-    own_id: u64,
-}
-
-impl ClientLister {
-    /// `CLIENT LIST`, parsed, without this lister's own connection.
-    ///
-    /// # Panics
-    /// If the server does not answer within 5 s.
-    pub fn list(&mut self) -> Vec<ClientInfo> {
-        let addr = self.addr;
-        let list = self
-            .conn
-            .command(&["CLIENT", "LIST"])
-            .unwrap_or_else(|e| panic!("ssot-testkit: CLIENT LIST on {addr}: {e}"));
-        let text = list
-            .as_text()
-            .unwrap_or_else(|| panic!("ssot-testkit: CLIENT LIST on {addr}: {list:?}"));
-        text.lines()
-            .map(ClientInfo::parse)
-            .filter(|c| c.id != self.own_id)
-            .collect()
+        ClientLister::open(self.addr())
     }
 }
 
@@ -415,208 +380,4 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// One line of `CLIENT LIST`.
-///
-/// The common fields are typed; every field, including those, is in `fields`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// `id`: unique connection id.
-    pub id: u64,
-    /// `addr`: the client's `ip:port`.
-    pub addr: String,
-    /// `name`: set by `CLIENT SETNAME`, empty when unset.
-    pub name: String,
-    /// `age`: seconds since the connection was made.
-    pub age: u64,
-    /// `idle`: seconds since its last command.
-    pub idle: u64,
-    /// `flags`: e.g. `N` (normal), `P` (pub/sub), `b` (blocked), `M`/`S` (master/replica).
-    pub flags: String,
-    /// `db`: selected database.
-    pub db: u32,
-    /// `sub`: channel subscriptions.
-    pub sub: u64,
-    /// `psub`: pattern subscriptions.
-    pub psub: u64,
-    /// `cmd`: the last command run, e.g. `client|setname`.
-    pub cmd: String,
-    /// Every `key=value` pair of the line.
-    pub fields: HashMap<String, String>,
-}
-
-impl ClientInfo {
-    fn parse(line: &str) -> ClientInfo {
-        let fields: HashMap<String, String> = line
-            .split_whitespace()
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let text = |key: &str| fields.get(key).cloned().unwrap_or_default();
-        let number = |key: &str| {
-            fields
-                .get(key)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_default()
-        };
-        ClientInfo {
-            id: number("id"),
-            addr: text("addr"),
-            name: text("name"),
-            age: number("age"),
-            idle: number("idle"),
-            flags: text("flags"),
-            db: number("db") as u32,
-            sub: number("sub"),
-            psub: number("psub"),
-            cmd: text("cmd"),
-            fields,
-        }
-    }
-}
-
-enum StartError {
-    /// The port was taken; carries the log tail.
-    AddressInUse(String),
-    Failed(String),
-}
-
-/// Launches on `port`, retrying while the port is in use until `deadline` (one attempt if
-/// it has passed already).
-fn launch_retrying(
-    port: u16,
-    dir: &Path,
-    args: &[String],
-    deadline: Instant,
-) -> Result<Child, StartError> {
-    loop {
-        match launch(port, dir, args) {
-            Err(StartError::AddressInUse(_)) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn launch(port: u16, dir: &Path, args: &[String]) -> Result<Child, StartError> {
-    let stderr = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(STDERR_FILE))
-        .map_err(|e| {
-            StartError::Failed(format!(
-                "ssot-testkit: cannot open {STDERR_FILE} in {}: {e}",
-                dir.display()
-            ))
-        })?;
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--pdeathsig", "KILL", "--", "redis-server"])
-        .arg("--port")
-        .arg(port.to_string())
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "no",
-        ])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .arg("--logfile")
-        .arg(dir.join(LOG_FILE))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    let mut child = spawner::spawn(command).map_err(|e| {
-        StartError::Failed(format!(
-            "ssot-testkit: cannot spawn setpriv redis-server: {e}"
-        ))
-    })?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let deadline = Instant::now() + READY_DEADLINE;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = log_tail(dir);
-            return Err(if log.contains("Address already in use") {
-                StartError::AddressInUse(log)
-            } else {
-                StartError::Failed(format!(
-                    "ssot-testkit: redis-server on port {port} exited ({status})\n{log}"
-                ))
-            });
-        }
-        if answers_as(addr, child.id()) {
-            return Ok(child);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(StartError::Failed(format!(
-                "ssot-testkit: redis-server on port {port} did not answer PING within {READY_DEADLINE:?}\n{}",
-                log_tail(dir)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// `PING` answers `+PONG` (not `-LOADING`), and the server is process `pid`, not another
-/// test's server that won the race for the port.
-fn answers_as(addr: SocketAddr, pid: u32) -> bool {
-    let Ok(mut conn) = Connection::open(addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    if conn.command(&["PING"]).ok() != Some(Reply::Status("PONG".into())) {
-        return false;
-    }
-    let Some(info) = conn
-        .command(&["INFO", "server"])
-        .ok()
-        .and_then(|r| r.as_text())
-    else {
-        return false;
-    };
-    info.lines()
-        .any(|l| l.trim() == format!("process_id:{pid}"))
-}
-
-fn log_tail(dir: &Path) -> String {
-    let mut out = String::new();
-    for name in [STDERR_FILE, LOG_FILE] {
-        let text = fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(25)..];
-        if !tail.is_empty() {
-            out.push_str(&format!(
-                "--- {} (tail) ---\n{}\n",
-                dir.join(name).display(),
-                tail.join("\n")
-            ));
-        }
-    }
-    out
-}
-
-pub(crate) fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
-/// Fails fast, with the fix, when a tool the kit needs is missing.
-fn require_tools() {
-    assert!(
-        on_path("redis-server") && on_path("redis-cli"),
-        "ssot-testkit: redis-server / redis-cli not found on PATH; install it: apt-get install -y redis-server"
-    );
-    assert!(
-        on_path("setpriv"),
-        "ssot-testkit: setpriv not found on PATH; install it: apt-get install -y util-linux"
-    );
 }

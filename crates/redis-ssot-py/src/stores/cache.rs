@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use redis_ssot::stores::cache;
 
-use super::{Blob, Style, scope, seconds};
+use super::{Style, blob, scope, seconds};
 use crate::bridge::run;
 use crate::config;
 use crate::manager::Redis;
@@ -39,7 +39,7 @@ impl UserCache {
         let decode = self.style.decode;
         run(py, self.style.mode, async move {
             let found = store()?.get(&scope, &name).await?;
-            Ok(found.map(|bytes| Blob { bytes, decode }))
+            Ok(found.map(|bytes| blob(bytes, decode)))
         })
     }
 

@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use redis_ssot::{Error, UserScope};
 
-use crate::bridge::Mode;
+use crate::bridge::{Mode, ToPython};
 use crate::errors::to_pyerr;
 use crate::manager::Redis;
 
@@ -100,21 +100,8 @@ impl<'py> IntoPyObject<'py> for Json {
 }
 
 /// Bytes that become `bytes`, or `str` for decoding handles.
-pub(crate) struct Blob {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) decode: bool,
-}
-
-impl<'py> IntoPyObject<'py> for Blob {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        crate::value::convert(
-            py,
-            redis_ssot::redis::Value::BulkString(self.bytes),
-            self.decode,
-        )
-    }
+pub(crate) fn blob(bytes: Vec<u8>, decode: bool) -> ToPython<(Vec<u8>, bool)> {
+    ToPython((bytes, decode), |py, (bytes, decode)| {
+        crate::value::convert(py, redis_ssot::redis::Value::BulkString(bytes), decode)
+    })
 }

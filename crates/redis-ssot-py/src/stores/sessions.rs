@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use redis_ssot::stores::sessions::{self, Session};
 
 use super::{Style, scope, seconds};
-use crate::bridge::run;
+use crate::bridge::{ToPython, run};
 use crate::config;
 use crate::errors::to_pyerr;
 use crate::manager::Redis;
@@ -21,16 +21,9 @@ pub(crate) struct Sessions {
     ttl: Duration,
 }
 
-/// A session, converted to a dict once the GIL is held.
-struct SessionDict(Session);
-
-impl<'py> IntoPyObject<'py> for SessionDict {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let s = self.0;
+/// A session as a dict, converted once the GIL is held.
+fn session_dict(session: Session) -> ToPython<Session> {
+    ToPython(session, |py, s| {
         let unix = |t: std::time::SystemTime| {
             t.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
@@ -43,7 +36,7 @@ impl<'py> IntoPyObject<'py> for SessionDict {
         dict.set_item("last_seen", unix(s.last_seen))?;
         dict.set_item("meta", s.meta)?;
         Ok(dict.into_any())
-    }
+    })
 }
 
 impl Sessions {
@@ -84,7 +77,7 @@ impl Sessions {
         let scope = scope(user)?;
         let store = self.store();
         run(py, self.style.mode, async move {
-            Ok(SessionDict(
+            Ok(session_dict(
                 store?.create(&scope, meta.unwrap_or_default()).await?,
             ))
         })
@@ -99,7 +92,7 @@ impl Sessions {
         let scope = scope(user)?;
         let store = self.store();
         run(py, self.style.mode, async move {
-            Ok(store?.get(&scope, &id).await?.map(SessionDict))
+            Ok(store?.get(&scope, &id).await?.map(session_dict))
         })
     }
 
@@ -113,7 +106,7 @@ impl Sessions {
         let scope = scope(user)?;
         let store = self.store();
         run(py, self.style.mode, async move {
-            Ok(store?.touch(&scope, &id).await?.map(SessionDict))
+            Ok(store?.touch(&scope, &id).await?.map(session_dict))
         })
     }
 
@@ -138,7 +131,7 @@ impl Sessions {
                 .list(&scope)
                 .await?
                 .into_iter()
-                .map(SessionDict)
+                .map(session_dict)
                 .collect::<Vec<_>>())
         })
     }

@@ -7,7 +7,7 @@ use pyo3::types::PyDict;
 use redis_ssot::stores::tokens::{self, Claims, TokenConfig, TokenOptions};
 
 use super::{Style, scope, seconds};
-use crate::bridge::run;
+use crate::bridge::{ToPython, run};
 use crate::config;
 use crate::errors::to_pyerr;
 use crate::manager::Redis;
@@ -26,16 +26,9 @@ pub(crate) struct Tokens {
     store: Arc<Mutex<Option<(u32, tokens::Tokens)>>>,
 }
 
-/// Verified claims as a dict.
-struct ClaimsDict(Claims);
-
-impl<'py> IntoPyObject<'py> for ClaimsDict {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let c = self.0;
+/// Verified claims as a dict, converted once the GIL is held.
+fn claims_dict(claims: Claims) -> ToPython<Claims> {
+    ToPython(claims, |py, c| {
         let dict = PyDict::new(py);
         dict.set_item("sub", c.sub.as_str())?;
         dict.set_item("exp", c.exp)?;
@@ -45,7 +38,7 @@ impl<'py> IntoPyObject<'py> for ClaimsDict {
         dict.set_item("aud", c.aud)?;
         dict.set_item("iss", c.iss)?;
         Ok(dict.into_any())
-    }
+    })
 }
 
 async fn store(
@@ -103,7 +96,7 @@ impl Tokens {
         let config = self.config.clone();
         run(py, self.style.mode, async move {
             let store = store(&shared, &config).await?;
-            Ok(ClaimsDict(store.verify(&token).await?))
+            Ok(claims_dict(store.verify(&token).await?))
         })
     }
 

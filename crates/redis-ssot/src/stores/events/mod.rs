@@ -20,19 +20,18 @@
 //!   form (an older writer during a rolling upgrade) is a [`LiveEvent::Gap`], so readers
 //!   replay from the stream instead of missing it.
 
-use std::fmt;
-use std::str::FromStr;
+mod id;
+mod live;
+
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use bytes::Bytes;
 use redis::Script;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::keys::{UserScope, check_name, family};
 use crate::manager::RedisManager;
-use crate::pubsub::{Subscription, SubscriptionEvent};
 use crate::stores::lua::lua;
 
 /// Default number of events kept per user.
@@ -46,72 +45,8 @@ pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default byte budget of one replay page.
 pub const DEFAULT_REPLAY_PAGE_BYTES: usize = 256 * 1024;
 
-/// The id of an event: the stream entry id `<ms>-<seq>`, ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventId {
-    /// Milliseconds part.
-    pub ms: u64,
-    /// Sequence part.
-    pub seq: u64,
-}
-
-impl EventId {
-    /// The id before every event.
-    pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
-
-    /// The smallest id after this one.
-    fn next(self) -> EventId {
-        match self.seq.checked_add(1) {
-            Some(seq) => EventId { ms: self.ms, seq },
-            None => EventId {
-                ms: self.ms.saturating_add(1),
-                seq: 0,
-            },
-        }
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-impl FromStr for EventId {
-    type Err = Error;
-
-    /// Strict: two decimal numbers joined by `-`, nothing else, and an id that another
-    /// can follow (`u64::MAX-u64::MAX` cannot be a replay start: Redis refuses it).
-    fn from_str(s: &str) -> Result<EventId> {
-        let bad = || {
-            Error::invalid(
-                "event id",
-                format!("expected <ms>-<seq>, got {:?}", truncate(s)),
-            )
-        };
-        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
-        let digits =
-            |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
-        if !digits(ms) || !digits(seq) {
-            return Err(bad());
-        }
-        let id = EventId {
-            ms: ms.parse().map_err(|_| bad())?,
-            seq: seq.parse().map_err(|_| bad())?,
-        };
-        if id.ms == u64::MAX && id.seq == u64::MAX {
-            return Err(Error::invalid(
-                "event id",
-                "out of range: no event can follow it",
-            ));
-        }
-        Ok(id)
-    }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
-}
+pub use self::id::EventId;
+pub use self::live::{EventSubscription, LiveEvent, LiveFrame};
 
 /// One stored event.
 #[derive(Debug, Clone)]
@@ -162,61 +97,6 @@ impl Event {
 
 fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// A live event as announced: its id and its JSON object ([`Event::to_json`]), shared with
-/// every other subscription of the user in this process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveFrame {
-    id: EventId,
-    json: Bytes,
-}
-
-impl LiveFrame {
-    /// The event's id.
-    pub fn id(&self) -> EventId {
-        self.id
-    }
-
-    /// The event's JSON object, as bytes (UTF-8 when written by [`Events::append`]).
-    pub fn json(&self) -> &Bytes {
-        &self.json
-    }
-
-    /// Decodes the whole event.
-    pub fn event(&self) -> Result<Event> {
-        #[derive(serde::Deserialize)]
-        struct Wire {
-            event: String,
-            data: Box<RawValue>,
-        }
-        let wire: Wire = serde_json::from_slice(&self.json)?;
-        Ok(Event {
-            id: self.id,
-            name: wire.event,
-            data: wire.data,
-        })
-    }
-
-    /// Reads the id from the frame's fixed prefix; `None` for anything else.
-    fn parse(json: Bytes) -> Option<LiveFrame> {
-        let rest = json.strip_prefix(JSON_PREFIX.as_bytes())?;
-        let end = rest.iter().position(|&b| b == b'"')?;
-        let id = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
-        if json.last() != Some(&b'}') {
-            return None;
-        }
-        Some(LiveFrame { id, json })
-    }
-}
-
-/// What a live subscription yields.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LiveEvent {
-    /// A new event.
-    Event(LiveFrame),
-    /// Live events may have been missed; replay from the last seen id.
-    Gap,
 }
 
 /// Settings of the event log.
@@ -448,35 +328,6 @@ impl Events {
     }
 }
 
-/// Live events of one user.
-#[derive(Debug)]
-pub struct EventSubscription {
-    inner: Subscription,
-}
-
-impl EventSubscription {
-    /// The next live event or gap; `None` once the manager is gone.
-    pub async fn recv(&mut self) -> Option<LiveEvent> {
-        self.inner.recv().await.map(decode_live)
-    }
-
-    /// The next live event or gap if one is already buffered, without waiting.
-    pub fn try_recv(&mut self) -> Option<LiveEvent> {
-        self.inner.try_recv().map(decode_live)
-    }
-}
-
-/// Only `append` publishes on an event channel; anything undecodable is treated as a gap to
-/// stay correct (the caller replays from the stream).
-fn decode_live(event: SubscriptionEvent) -> LiveEvent {
-    match event {
-        SubscriptionEvent::Gap => LiveEvent::Gap,
-        SubscriptionEvent::Message(payload) => {
-            LiveFrame::parse(payload).map_or(LiveEvent::Gap, LiveEvent::Event)
-        }
-    }
-}
-
 fn decode_entry((id, fields): RawEntry) -> Result<Event> {
     let mut name = None;
     let mut data = None;
@@ -498,72 +349,4 @@ fn decode_entry((id, fields): RawEntry) -> Result<Event> {
         name,
         data: RawValue::from_string(data)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_ids_parse_strictly() {
-        assert_eq!(
-            "12-3".parse::<EventId>().unwrap(),
-            EventId { ms: 12, seq: 3 }
-        );
-        for bad in [
-            "",
-            "12",
-            "12-",
-            "-3",
-            "a-b",
-            "1-2-3",
-            "1 -2",
-            "+",
-            "$",
-            "ssot:{u:x}:1-2",
-            &"9".repeat(30),
-            "18446744073709551616-0",
-            "18446744073709551615-18446744073709551615",
-        ] {
-            assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
-        }
-        assert!(EventId { ms: 1, seq: 9 } < EventId { ms: 2, seq: 0 });
-        let last_ms = "18446744073709551615-0".parse::<EventId>().unwrap();
-        assert_eq!(
-            last_ms.next(),
-            EventId {
-                ms: u64::MAX,
-                seq: 1
-            }
-        );
-    }
-
-    #[test]
-    fn live_frames_are_the_events_json() {
-        let event = Event {
-            id: EventId { ms: 5, seq: 1 },
-            name: "msg".to_owned(),
-            data: RawValue::from_string("{\"a\":\"x\\ny\"}".to_owned()).unwrap(),
-        };
-        let json = event.to_json();
-        assert_eq!(
-            json,
-            r#"{"type":"event","id":"5-1","event":"msg","data":{"a":"x\ny"}}"#
-        );
-        let frame = LiveFrame::parse(Bytes::from(json)).unwrap();
-        assert_eq!(frame.id(), event.id);
-        assert_eq!(frame.event().unwrap(), event);
-        for bad in [
-            &b"garbage"[..],
-            b"5-1\nmsg\n{}",
-            b"{\"type\":\"event\",\"id\":\"5-x\",\"event\":\"m\",\"data\":1}",
-            b"{\"type\":\"event\",\"id\":\"5-1",
-            b"{\"type\":\"event\",\"id\":\"5-1\",\"event\":\"m\",\"data\":1",
-        ] {
-            assert!(
-                LiveFrame::parse(Bytes::from_static(bad)).is_none(),
-                "{bad:?}"
-            );
-        }
-    }
 }
