@@ -170,10 +170,7 @@ pub(super) fn is_oversize(err: &impl std::fmt::Display) -> bool {
 
 /// The instant a token expiring at `exp` (Unix seconds) runs out.
 fn expiry_instant(exp: u64) -> Instant {
-    let now_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let now_unix = redis_ssot::clock::since_epoch().as_secs_f64();
     let left = (exp as f64 - now_unix).max(0.0);
     Instant::now() + Duration::from_secs_f64(left.min(10.0 * 365.0 * 86_400.0))
 }
