@@ -47,6 +47,15 @@ pub enum Error {
         /// The `WAIT` timeout.
         after: Duration,
     },
+    /// An idempotency key was used before with a different event; nothing was stored.
+    /// Not retryable: the caller reuses a key for a new event, which is a bug on its side.
+    #[error("idempotency key {key:?} was used for a different event (first stored as {first})")]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The id the key's first event was stored under.
+        first: String,
+    },
     /// Input that cannot be used (a user id, name or value); `what` names it.
     #[error("invalid {what}: {reason}")]
     Invalid {

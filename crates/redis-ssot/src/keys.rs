@@ -144,6 +144,8 @@ pub(crate) mod family {
     pub(crate) const EVENTS: &str = "events";
     /// Ids of events appended once per (group, sequence), e.g. per agent job.
     pub(crate) const EVENTS_ONCE: &str = "events-once";
+    /// The first id and event fingerprint of a publish made with an idempotency key.
+    pub(crate) const PUBLISH_ONCE: &str = "publish-once";
 }
 
 /// `ssot:revoked:<jti>`: a revoked token id, kept until the token would expire.

@@ -87,6 +87,11 @@ impl From<Error> for ApiError {
         match &err {
             Error::Token(kind) => ApiError::unauthorized(token_code(kind), kind.to_string()),
             Error::Invalid { .. } => ApiError::bad_request(codes::INVALID_INPUT, err.to_string()),
+            Error::IdempotencyConflict { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                codes::IDEMPOTENCY_CONFLICT,
+                err.to_string(),
+            ),
             // Stored on the master, but not on enough replicas in time (`min-replicas-acked`):
             // not acknowledged, and told apart from an outage so the caller knows the event
             // may exist and retries.

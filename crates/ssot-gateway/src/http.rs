@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use redis_ssot::UserScope;
-use redis_ssot::stores::events::EventId;
+use redis_ssot::stores::events::{EventId, IdempotencyKey};
 use redis_ssot::stores::tokens::TokenError;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -306,16 +306,49 @@ async fn publish(
             format!("data exceeds {} bytes", shared.config.events.max_data_bytes),
         ));
     }
-    let id = shared
-        .events
-        .append(&scope, &body.event, &body.data)
-        .await?;
+    let id = match idempotency_key(&headers)? {
+        None => {
+            shared
+                .events
+                .append(&scope, &body.event, &body.data)
+                .await?
+        }
+        Some(key) => {
+            let appended = shared
+                .events
+                .append_idempotent(&scope, &body.event, &body.data, &key)
+                .await?;
+            if appended.duplicate {
+                // The first call stored it (its response may have been lost): same answer,
+                // nothing stored or announced again.
+                return Ok(
+                    axum::Json(serde_json::json!({ "id": appended.id.to_string() }))
+                        .into_response(),
+                );
+            }
+            appended.id
+        }
+    };
     shared.metrics.published.increment(1);
     shared
         .metrics
         .publish_seconds
         .record(start.elapsed().as_secs_f64());
     Ok(axum::Json(serde_json::json!({ "id": id.to_string() })).into_response())
+}
+
+/// The `Idempotency-Key` header, when present: 1-128 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| ApiError::bad_request(codes::INVALID_IDEMPOTENCY_KEY, reason);
+    let text = raw
+        .to_str()
+        .map_err(|_| invalid("Idempotency-Key must be visible ASCII".to_owned()))?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// Compares keys in constant time, and without revealing the expected key's length: both

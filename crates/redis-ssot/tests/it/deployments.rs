@@ -44,6 +44,15 @@ impl Deployment {
             .collect()
     }
 
+    /// `args` run on every node; the answers of the nodes that did not refuse (on a Cluster,
+    /// those that do not own the key answer `MOVED`).
+    pub(crate) fn cli_each(&self, args: &[&str]) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|node| node.try_cli(args).ok())
+            .collect()
+    }
+
     /// Deletes every key, so that no key left by an earlier part changes during a check.
     pub(crate) fn flush(&self) {
         for node in self.nodes {

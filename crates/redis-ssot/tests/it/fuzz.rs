@@ -71,29 +71,25 @@ fn fuzz_event_ids() {
         Ok(())
     });
     let pair = (any::<u64>(), any::<u64>());
-    fuzz(
-        "event-id-order",
-        (pair.clone(), pair),
-        |((ms1, s1), (ms2, s2))| {
-            let (a, b) = (EventId { ms: ms1, seq: s1 }, EventId { ms: ms2, seq: s2 });
-            prop_assert_eq!(a.cmp(&b), (ms1, s1).cmp(&(ms2, s2)));
-            for id in [a, b] {
-                let text = id.to_string();
-                let round = text.parse::<EventId>();
-                if id
-                    == (EventId {
-                        ms: u64::MAX,
-                        seq: u64::MAX,
-                    })
-                {
-                    prop_assert!(round.is_err(), "{text} accepted");
-                } else {
-                    prop_assert_eq!(round.ok(), Some(id));
-                }
+    fuzz("event-id-order", (pair, pair), |((ms1, s1), (ms2, s2))| {
+        let (a, b) = (EventId { ms: ms1, seq: s1 }, EventId { ms: ms2, seq: s2 });
+        prop_assert_eq!(a.cmp(&b), (ms1, s1).cmp(&(ms2, s2)));
+        for id in [a, b] {
+            let text = id.to_string();
+            let round = text.parse::<EventId>();
+            if id
+                == (EventId {
+                    ms: u64::MAX,
+                    seq: u64::MAX,
+                })
+            {
+                prop_assert!(round.is_err(), "{text} accepted");
+            } else {
+                prop_assert_eq!(round.ok(), Some(id));
             }
-            Ok(())
-        },
-    );
+        }
+        Ok(())
+    });
 }
 
 /// Strings close to user ids: mostly allowed characters, sometimes one that is not.

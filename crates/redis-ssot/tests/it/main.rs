@@ -4,6 +4,7 @@ mod deployments;
 mod durability;
 mod failover;
 mod fuzz;
+mod idempotency;
 mod jobs_backlog;
 mod jobs_partitions;
 mod lanes;

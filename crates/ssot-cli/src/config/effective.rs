@@ -77,6 +77,7 @@ struct EventsView {
     replay_page_bytes: usize,
     min_replicas_acked: u32,
     wait_timeout_ms: u64,
+    idempotency_window_secs: u64,
 }
 
 impl From<&EventsConfig> for EventsView {
@@ -88,6 +89,7 @@ impl From<&EventsConfig> for EventsView {
             replay_page_bytes: events.replay_page_bytes,
             min_replicas_acked: events.min_replicas_acked,
             wait_timeout_ms: u64::try_from(events.wait_timeout.as_millis()).unwrap_or(u64::MAX),
+            idempotency_window_secs: events.idempotency_window.as_secs(),
         }
     }
 }

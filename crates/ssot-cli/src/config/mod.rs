@@ -82,6 +82,8 @@ pub(crate) struct EventsOptions {
     pub(crate) min_replicas_acked: Option<u32>,
     /// How long a publish waits for `min-replicas-acked`; then it fails as not replicated.
     pub(crate) wait_timeout_ms: Option<u64>,
+    /// Seconds a publish's `Idempotency-Key` is remembered.
+    pub(crate) idempotency_window_secs: Option<u64>,
 }
 
 /// The default file name looked up in the working directory.
@@ -246,6 +248,11 @@ pub(crate) fn events_config(file: &FileOptions) -> Result<EventsConfig, ConfigEr
             events.wait_timeout_ms,
             older.wait_timeout,
         )?,
+        idempotency_window: Duration::from_secs(positive(
+            "events.idempotency-window-secs",
+            events.idempotency_window_secs,
+            older.idempotency_window.as_secs(),
+        )?),
     })
 }
 

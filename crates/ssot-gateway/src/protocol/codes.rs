@@ -81,6 +81,10 @@ pub const BODY_TIMEOUT: &str = "body_timeout";
 /// Stored on the master but not acknowledged by `min-replicas-acked` replicas within
 /// `wait-timeout-ms` (HTTP 503 + `Retry-After`): it may survive a failover or not.
 pub const NOT_REPLICATED: &str = "not_replicated";
+/// An `Idempotency-Key` header that is not 1-128 visible ASCII characters.
+pub const INVALID_IDEMPOTENCY_KEY: &str = "invalid_idempotency_key";
+/// An `Idempotency-Key` used before with a different event (HTTP 409); nothing stored.
+pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
 
 // HTTP: any route.
 
@@ -127,6 +131,8 @@ pub const ALL: &[&str] = &[
     PAYLOAD_TOO_LARGE,
     BODY_TIMEOUT,
     NOT_REPLICATED,
+    INVALID_IDEMPOTENCY_KEY,
+    IDEMPOTENCY_CONFLICT,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     INTERNAL,

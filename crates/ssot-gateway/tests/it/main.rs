@@ -7,6 +7,7 @@ mod delivery;
 mod errors;
 mod exposition;
 mod hostile;
+mod idempotency;
 mod lifecycle;
 mod memory;
 mod messages;

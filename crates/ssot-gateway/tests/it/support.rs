@@ -334,6 +334,18 @@ impl Publisher {
         bearer: Option<&str>,
         body: &str,
     ) -> std::io::Result<HttpAnswer> {
+        self.request_with(method, path, bearer, &[], body).await
+    }
+
+    /// [`Publisher::request`] with extra headers (`name`, `value`).
+    pub(crate) async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<HttpAnswer> {
         if self.conn.is_none() {
             self.conn = Some(BufReader::new(TcpStream::connect(self.addr).await?));
         }
@@ -341,6 +353,13 @@ impl Publisher {
         let auth = bearer
             .map(|k| format!("Authorization: Bearer {k}\r\n"))
             .unwrap_or_default();
+        let auth: String = std::iter::once(auth)
+            .chain(
+                extra
+                    .iter()
+                    .map(|(name, value)| format!("{name}: {value}\r\n")),
+            )
+            .collect();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,

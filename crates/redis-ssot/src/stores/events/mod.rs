@@ -7,6 +7,11 @@
 //!   announcement is `SPUBLISH`ed and followed with `SSUBSCRIBE`, so it stays on the user's
 //!   shard. With `min_replicas_acked` set, an append returns only after that many replicas
 //!   acknowledged it (`WAIT`), else [`Error::NotReplicated`].
+//! - [`Events::append_idempotent`] appends at most once per [`IdempotencyKey`] within a
+//!   window (24 h by default): a retry of a publish whose response was lost returns the first
+//!   id; the same key with other content is [`Error::IdempotencyConflict`]. The marker,
+//!   `ssot:{u:<id>}:publish-once:<hex of the key>`, sits in the user's slot and is checked and
+//!   written by the append script itself.
 //! - Retention: at most `max_len` events (approximate trim) and no older than `max_age`;
 //!   an idle stream expires after twice `max_age`.
 //! - [`Events::replay_after`] returns the events after an id, in order, and says whether the
@@ -44,6 +49,8 @@ pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default byte budget of one replay page.
 pub const DEFAULT_REPLAY_PAGE_BYTES: usize = 256 * 1024;
+/// Default time an idempotency key is remembered ([`Events::append_idempotent`]).
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 pub use self::id::EventId;
 pub use self::live::{EventSubscription, LiveEvent, LiveFrame};
@@ -120,6 +127,9 @@ pub struct EventsConfig {
     /// How long an append waits for those acknowledgements before failing with
     /// [`Error::NotReplicated`].
     pub wait_timeout: Duration,
+    /// How long [`Events::append_idempotent`] remembers a key: a repeat within it returns the
+    /// first append's id and adds nothing.
+    pub idempotency_window: Duration,
 }
 
 impl Default for EventsConfig {
@@ -131,6 +141,7 @@ impl Default for EventsConfig {
             replay_page_bytes: DEFAULT_REPLAY_PAGE_BYTES,
             min_replicas_acked: 0,
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
         }
     }
 }
@@ -142,17 +153,58 @@ pub struct Events {
     config: EventsConfig,
 }
 
-/// The result of [`Events::append_once`].
+/// A client-chosen key that makes an append happen at most once
+/// ([`Events::append_idempotent`]): 1 to 128 visible ASCII characters (`!` to `~`), as in the
+/// `Idempotency-Key` HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Longest key accepted, in characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Validates `raw`.
+    pub fn parse(raw: &str) -> Result<IdempotencyKey> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(Error::invalid(
+                "idempotency key",
+                format!("must be 1-{} characters, got {}", Self::MAX_LEN, raw.len()),
+            ));
+        }
+        if let Some(bad) = raw.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(Error::invalid(
+                "idempotency key",
+                format!("character {bad:?} not allowed; use visible ASCII (! to ~)"),
+            ));
+        }
+        Ok(IdempotencyKey(raw.to_owned()))
+    }
+
+    /// The key as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as a Redis key name: hex, so that no character of it (`{`, `}`, `*`) can
+    /// change the key's hash slot or meaning. 128 characters give 256, the name limit.
+    fn name(&self) -> String {
+        self.0.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The result of [`Events::append_once`] and [`Events::append_idempotent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
     /// The event's id (the earlier one when it was a duplicate).
     pub id: EventId,
-    /// True when this (group, sequence) had been appended before; nothing was added.
+    /// True when this (group, sequence), or this idempotency key with the same event, had
+    /// been appended before; nothing was added.
     pub duplicate: bool,
 }
 
 /// The append script (`lua/events_append.lua`): KEYS[1] stream (= channel), optional
-/// KEYS[2] the `sequence -> id` hash of a group appended once; returns {id, duplicate}.
+/// KEYS[2] the marker of an append made once (per group and sequence, or per idempotency
+/// key); returns {id, 0 | 1 repeat | 2 key used with another event}.
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_append")));
 /// The replay script (`lua/events_replay.lua`): a page bounded in count and bytes.
 static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("events_replay")));
@@ -179,16 +231,7 @@ impl Events {
     pub async fn append(&self, scope: &UserScope, name: &str, data: &RawValue) -> Result<EventId> {
         self.check_event(name, data)?;
         let (id, _duplicate) = self
-            .write(
-                APPEND
-                    .key(scope.key(family::EVENTS))
-                    .arg(self.config.max_len)
-                    .arg(self.config.max_age.as_millis() as u64)
-                    .arg(name)
-                    .arg(data.get())
-                    .arg(json_string(name))
-                    .arg(self.publish_command()),
-            )
+            .write(&self.append_call(scope, None, name, data))
             .await?;
         id.parse()
     }
@@ -205,24 +248,68 @@ impl Events {
         sequence: u64,
     ) -> Result<Appended> {
         self.check_event(name, data)?;
-        let (id, duplicate) = self
-            .write(
-                APPEND
-                    .key(scope.key(family::EVENTS))
-                    .key(scope.named_key(family::EVENTS_ONCE, group)?)
-                    .arg(self.config.max_len)
-                    .arg(self.config.max_age.as_millis() as u64)
-                    .arg(name)
-                    .arg(data.get())
-                    .arg(json_string(name))
-                    .arg(self.publish_command())
-                    .arg(sequence),
-            )
-            .await?;
+        let marker = scope.named_key(family::EVENTS_ONCE, group)?;
+        let mut call = self.append_call(scope, Some(marker), name, data);
+        call.arg("sequence").arg(sequence);
+        let (id, duplicate) = self.write(&call).await?;
         Ok(Appended {
             id: id.parse()?,
             duplicate: duplicate == 1,
         })
+    }
+
+    /// Like [`Events::append`], but at most once per idempotency key within
+    /// [`EventsConfig::idempotency_window`]: a publisher that retries after a timeout (the
+    /// first call may have stored the event) gets the first id back and the user sees the
+    /// event once. Check and append are one script, so concurrent retries store one event.
+    /// The same key with another event name or data is [`Error::IdempotencyConflict`].
+    pub async fn append_idempotent(
+        &self,
+        scope: &UserScope,
+        name: &str,
+        data: &RawValue,
+        key: &IdempotencyKey,
+    ) -> Result<Appended> {
+        self.check_event(name, data)?;
+        let marker = scope.named_key(family::PUBLISH_ONCE, &key.name())?;
+        let mut call = self.append_call(scope, Some(marker), name, data);
+        call.arg("key")
+            .arg(self.config.idempotency_window.as_millis().max(1) as u64);
+        let (id, outcome) = self.write(&call).await?;
+        let id: EventId = id.parse()?;
+        match outcome {
+            2 => Err(Error::IdempotencyConflict {
+                key: key.as_str().to_owned(),
+                first: id.to_string(),
+            }),
+            _ => Ok(Appended {
+                id,
+                duplicate: outcome == 1,
+            }),
+        }
+    }
+
+    /// The append script's call for one event; `marker` is the KEYS[2] of an append made
+    /// once, whose kind and arguments the caller adds.
+    fn append_call(
+        &self,
+        scope: &UserScope,
+        marker: Option<String>,
+        name: &str,
+        data: &RawValue,
+    ) -> redis::ScriptInvocation<'static> {
+        let mut call = APPEND.prepare_invoke();
+        call.key(scope.key(family::EVENTS));
+        if let Some(marker) = marker {
+            call.key(marker);
+        }
+        call.arg(self.config.max_len)
+            .arg(self.config.max_age.as_millis() as u64)
+            .arg(name)
+            .arg(data.get())
+            .arg(json_string(name))
+            .arg(self.publish_command());
+        call
     }
 
     /// Runs the append script, acknowledged by `min_replicas_acked` replicas when set.
