@@ -13,12 +13,13 @@
 //! - `manager`: the `Redis` handle; `pipeline`: its `Pipeline`.
 //! - `stores`: `UserCache`, `Sessions`, `RateLimiter`, `AgentState`, `Locks`, `Jobs`,
 //!   `Events`, `Tokens`.
-//! - `check`: `ssot check`, run in process for the `ssot` command of the Python package.
+//! - `cli`: the whole `ssot` command (`ssot_cli::main`), run in process for the `ssot` script
+//!   of the Python package.
 
 #![cfg(feature = "extension-module")]
 
 mod bridge;
-mod check;
+mod cli;
 mod commands;
 mod config;
 mod errors;
@@ -112,7 +113,7 @@ pub(crate) fn options_json(options: Option<&Bound<'_, PyDict>>) -> PyResult<Opti
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(get_redis, m)?)?;
-    m.add_function(wrap_pyfunction!(check::check, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_class::<Redis>()?;
     m.add_class::<pipeline::Pipeline>()?;
     m.add_class::<stores::UserCache>()?;
