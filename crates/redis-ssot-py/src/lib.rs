@@ -13,12 +13,13 @@
 //! - `manager`: the `Redis` handle; `pipeline`: its `Pipeline`.
 //! - `stores`: `UserCache`, `Sessions`, `RateLimiter`, `AgentState`, `Locks`, `Jobs`,
 //!   `Events`, `Tokens`.
-//! - `check`: `ssot check`, run in process for the `ssot` command of the Python package.
+//! - `cli`: the whole `ssot` command (`ssot_cli::main`), run in process for the `ssot` script
+//!   of the Python package.
 
 #![cfg(feature = "extension-module")]
 
 mod bridge;
-mod check;
+mod cli;
 mod commands;
 mod config;
 mod errors;
@@ -107,12 +108,37 @@ pub(crate) fn options_json(options: Option<&Bound<'_, PyDict>>) -> PyResult<Opti
     Ok(Some(json))
 }
 
+/// `os.register_at_fork(before=...)`: see [`process::before_fork`].
+#[pyfunction]
+fn before_fork() {
+    process::before_fork();
+}
+
+/// `os.register_at_fork(after_in_parent=...)`.
+#[pyfunction]
+fn after_fork_in_parent() {
+    process::after_fork_in_parent();
+}
+
+/// `os.register_at_fork(after_in_child=...)`.
+#[pyfunction]
+fn after_fork_in_child() {
+    process::after_fork_in_child();
+}
+
 /// The `redis_ssot._native` module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let hooks = PyDict::new(m.py());
+    hooks.set_item("before", wrap_pyfunction!(before_fork, m)?)?;
+    hooks.set_item("after_in_parent", wrap_pyfunction!(after_fork_in_parent, m)?)?;
+    hooks.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, m)?)?;
+    m.py()
+        .import("os")?
+        .call_method("register_at_fork", (), Some(&hooks))?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(get_redis, m)?)?;
-    m.add_function(wrap_pyfunction!(check::check, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_class::<Redis>()?;
     m.add_class::<pipeline::Pipeline>()?;
     m.add_class::<stores::UserCache>()?;

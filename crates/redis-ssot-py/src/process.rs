@@ -10,6 +10,12 @@
 //! - The settings survive `fork`, so the child's manager is configured like the parent's.
 //! - Results go back to Python through one completion thread per process (see
 //!   [`complete`]), also rebuilt after `fork`.
+//! - `os.fork()` runs [`before_fork`] and [`after_fork_in_parent`] / [`after_fork_in_child`]
+//!   (registered with `os.register_at_fork`): the forking thread holds the process lock across
+//!   the fork, so no other thread is half-way through building the runtime, the manager or
+//!   the completion thread when the child is copied (the child would wait on that lock
+//!   forever), and the child starts with none of them. The PID keys still cover forks that
+//!   skip the hooks (a C extension calling `fork()`).
 //! - `redis_ssot::init`'s process-global manager is deliberately not used: it cannot be
 //!   reset after `fork`.
 
@@ -225,6 +231,38 @@ pub(crate) fn init(config: RedisConfig) -> redis_ssot::Result<()> {
             Ok(())
         }
     }
+}
+
+thread_local! {
+    /// The process lock, held by the thread that calls `os.fork()` from just before the fork
+    /// to just after it.
+    static FORK_LOCK: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
+}
+
+/// Before `os.fork()`, on the forking thread (GIL held): takes the process lock. Its holders
+/// never wait for the GIL, so this waits at most for one of them to finish.
+pub(crate) fn before_fork() {
+    let guard = state();
+    FORK_LOCK.set(Some(guard));
+}
+
+/// After `os.fork()` in the parent: releases the process lock, nothing else changes.
+pub(crate) fn after_fork_in_parent() {
+    FORK_LOCK.set(None);
+}
+
+/// After `os.fork()` in the child: forgets the parent's runtime, manager and completion
+/// thread (leaked, never dropped: their threads do not exist here), keeps the settings, and
+/// releases the process lock. The next call builds this process's own.
+pub(crate) fn after_fork_in_child() {
+    let mut state = FORK_LOCK.take().unwrap_or_else(state);
+    std::mem::forget(state.runtime.take());
+    std::mem::forget(state.manager.take());
+    std::mem::forget(state.completions.take());
+    drop(state);
+    // Only the forking thread exists in the child, so its copies are the only ones left.
+    std::mem::forget(CACHED.take());
+    std::mem::forget(COMPLETIONS.take());
 }
 
 fn runtime_error(err: std::io::Error) -> redis_ssot::Error {

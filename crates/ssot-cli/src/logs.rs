@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// The filter when neither `SSOT_LOG` nor `RUST_LOG` is set.
-const DEFAULT_FILTER: &str = "warn,ssot=info,redis_ssot=info,ssot_gateway=info,ssot_worker=info";
+const DEFAULT_FILTER: &str =
+    "warn,ssot=info,ssot_cli=info,redis_ssot=info,ssot_gateway=info,ssot_worker=info";
 
 /// How log lines are written (`--log-format`, `SSOT_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -8,6 +8,7 @@ import sys
 import threading
 
 import redis_ssot
+from child_report import read_to_end
 
 APP = "conc"
 
@@ -71,14 +72,9 @@ def main() -> None:
         os.write(write, json.dumps(child).encode())
         os._exit(0)
     os.close(write)
-    chunks = []
-    while True:
-        chunk = os.read(read, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
+    child = read_to_end(read)
     os.waitpid(pid, 0)
-    report["child"] = json.loads(b"".join(chunks))
+    report["child"] = json.loads(child)
     # The parent still works after the fork, on its own connections.
     report["parent_after"] = asyncio.run(hammer(redis, 7, 50))
     report["after_fork"] = client_names(redis)
