@@ -6,6 +6,8 @@
 //     onStatus: (redis) => {},             // "ok" | "degraded"
 //     onError: (frame) => {},              // {code, message, retry_after_ms?}
 //     onState: (state, detail) => {},      // "connecting" | "open" | "closed" | "terminal"
+//     onRaw: (direction, text) => {},      // every frame as sent ("out") or received ("in")
+//     lastId: "0-0",                       // resume after this id ("0-0": the whole history)
 //   });
 //   client.connect();
 //
@@ -51,7 +53,10 @@
         this.attempt = 0;
         this._state("open", {});
       };
-      socket.onmessage = (msg) => this._frame(msg.data);
+      socket.onmessage = (msg) => {
+        if (this.options.onRaw) this.options.onRaw("in", msg.data);
+        this._frame(msg.data);
+      };
       socket.onclose = (ev) => {
         if (this.socket !== socket) return;
         this.socket = null;
@@ -64,7 +69,9 @@
 
     send(frame) {
       if (this.socket && this.socket.readyState === 1) {
-        this.socket.send(JSON.stringify(frame));
+        const text = JSON.stringify(frame);
+        this.socket.send(text);
+        if (this.options.onRaw) this.options.onRaw("out", text);
         return true;
       }
       return false;

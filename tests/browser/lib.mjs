@@ -106,6 +106,23 @@ export async function launch(executablePath) {
   };
 }
 
+/**
+ * A page in a fresh Chromium, closed when the script ends; page errors are logged, and on
+ * failure the page is saved beside `screenshot` as `<name>-failure.png`.
+ */
+export async function openPage({ name, chromiumPath, screenshot, state, log }) {
+  const browser = await launch(chromiumPath);
+  state.cleanup.push(() => browser.close());
+  const page = browser.context.pages()[0] || (await browser.context.newPage());
+  state.onFailure.push(async () => {
+    const file = screenshot.replace(/\.png$/, "-failure.png");
+    await page.screenshot({ path: file, fullPage: true });
+    process.stderr.write(`${name}: failure screenshot at ${file}\n`);
+  });
+  page.on("pageerror", (err) => log(`page error: ${err.message}`));
+  return page;
+}
+
 /** Makes the directory a screenshot goes to. */
 export async function prepareScreenshot(file) {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
@@ -157,4 +174,22 @@ export async function run(name, body) {
     for (const f of state.cleanup.reverse()) await f().catch(() => {});
   }
   process.exit(code);
+}
+
+/** What the demo's chat page shows, for failure messages. */
+export function describeChat(page) {
+  return page.evaluate(() => ({
+    state: document.getElementById("state").textContent,
+    socketStatus: document.getElementById("sockstatus").textContent,
+    banner: document.getElementById("banner").hidden ? null : document.getElementById("banner").textContent,
+    turns: [...document.querySelectorAll(".turn")].map((t) => ({
+      id: t.dataset.messageId,
+      user: t.querySelector(".bubble.user")?.textContent,
+      state: t.querySelector(".bubble.user")?.dataset.state,
+      steps: [...t.querySelectorAll(".step")].map((s) => s.dataset.kind),
+      answer: t.querySelector(".bubble.agent")?.textContent,
+    })),
+    notices: [...document.querySelectorAll(".notice")].map((n) => n.textContent),
+    frames: (window.chatFrames || []).slice(-8).map((f) => `${f.direction} ${f.text}`),
+  }));
 }

@@ -7,7 +7,7 @@
 // Driver requests (see lib.mjs): `publish <n>` → `ok <id>...` (n events for the token's
 // user, in publish order), `kill-redis` → `ok`, `start-redis` → `ok` (same port, AOF).
 
-import { Driver, launch, parseArgs, prepareScreenshot, run, until } from "./lib.mjs";
+import { Driver, openPage, parseArgs, prepareScreenshot, run, until } from "./lib.mjs";
 
 const args = parseArgs(process.argv.slice(2), ["url", "token", "screenshot"]);
 const chromiumPath = args.chromium || "/usr/bin/chromium";
@@ -27,15 +27,7 @@ await run("status_page", async ({ log, state }) => {
   state.cleanup.push(async () => driver.close());
   const screenshot = await prepareScreenshot(args.screenshot);
 
-  const browser = await launch(chromiumPath);
-  state.cleanup.push(() => browser.close());
-  const page = browser.context.pages()[0] || (await browser.context.newPage());
-  state.onFailure.push(async () => {
-    const file = screenshot.replace(/\.png$/, "-failure.png");
-    await page.screenshot({ path: file, fullPage: true });
-    process.stderr.write(`status_page: failure screenshot at ${file}\n`);
-  });
-  page.on("pageerror", (err) => log(`page error: ${err.message}`));
+  const page = await openPage({ name: "status_page", chromiumPath, screenshot, state, log });
   page.on("response", (res) => {
     if (res.status() >= 400) log(`HTTP ${res.status()} for ${res.url()}`);
   });

@@ -249,7 +249,8 @@ async fn demo(
     let banner = [
         "redis-ssot demo".to_owned(),
         format!("  redis:    {redis_urls}"),
-        format!("  open:     http://{addr}/#token={token}"),
+        format!("  open:     http://{addr}/demo#token={token}"),
+        format!("  status:   http://{addr}/"),
         format!("  token:    {token}"),
         format!(
             "  publish:  curl -s -X POST http://{addr}/v1/users/demo/events \\\n              \

@@ -1,5 +1,5 @@
 //! HTTP routes: the WebSocket handshake, the publish API, health, metrics, the OpenAPI
-//! document and the status page.
+//! document, the status page and the chat page.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -36,6 +36,8 @@ const WRITE_BATCH_BYTES: usize = 8 * 1024;
 /// Bytes of an event frame besides its data: `{"type":"event","id":..,"event":..,"data":}`.
 const FRAME_OVERHEAD: usize = 1024;
 const STATUS_PAGE: &str = include_str!("../assets/status.html");
+/// The chat page `ssot demo` opens: a plain client of `/v1/ws`, no build step.
+const CHAT_PAGE: &str = include_str!("../assets/chat.html");
 const JS_CLIENT: &str = include_str!("../../../clients/js/ssot-client.js");
 /// OpenAPI 3.1 of these routes, kept by hand; `tests/it/openapi.rs` checks it against
 /// `router` and `protocol::codes`.
@@ -44,6 +46,7 @@ const OPENAPI: &str = include_str!("../assets/openapi.json");
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(status_page))
+        .route("/demo", get(chat_page))
         .route("/client.js", get(js_client))
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -425,6 +428,10 @@ async fn status(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn status_page() -> Html<&'static str> {
     Html(STATUS_PAGE)
+}
+
+async fn chat_page() -> Html<&'static str> {
+    Html(CHAT_PAGE)
 }
 
 async fn js_client() -> impl IntoResponse {

@@ -1,6 +1,6 @@
-//! The status page and the demo in a real headless Chromium (Debian's `chromium`, driven
-//! by `playwright-core` from `tests/browser/`), against `ssot serve` and a real
-//! redis-server, and against `ssot demo` with its embedded Redis and worker.
+//! The status page and the demo's chat page in a real headless Chromium (Debian's
+//! `chromium`, driven by `playwright-core` from `tests/browser/`), against `ssot serve` and
+//! a real redis-server, and against `ssot demo` with its embedded Redis and worker.
 //!
 //! The Node script does the browser side and asks this test, one line at a time, to act
 //! on the world (publish, kill or restart Redis): see `tests/browser/lib.mjs`.
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ssot_testkit::RedisServer;
 
+use crate::demo::{Demo, kill, running};
 use crate::support::*;
 
 /// The longest a whole browser script may take before the test kills it.
@@ -66,9 +67,10 @@ fn status_page_in_chromium_survives_a_redis_restart_and_a_dropped_socket() {
 }
 
 /// `ssot demo` (embedded Redis, gateway, worker) as a person runs it: open the URL it
-/// prints, type a message, watch the agent's run stream in.
+/// prints, type a message, watch the agent's steps stream in and the answer arrive as a
+/// bubble; the raw frames behind their toggle; a reload shows the conversation again.
 #[test]
-fn demo_page_in_chromium_streams_an_agent_run() {
+fn demo_page_in_chromium_streams_an_agent_run_and_a_reload_shows_the_history() {
     let browser = BrowserTools::require();
     let data = tempfile::tempdir().unwrap();
     let demo = Demo::start(data.path());
@@ -82,91 +84,41 @@ fn demo_page_in_chromium_streams_an_agent_run() {
     assert_eq!(demo.stop(), Some(0), "ssot demo exits 0 on SIGTERM");
 }
 
-/// A running `ssot demo`; stopped with SIGTERM on drop (so its embedded Redis stops too).
-struct Demo {
-    child: Option<Child>,
-    url: String,
-}
-
-impl Demo {
-    fn start(data: &Path) -> Demo {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_ssot"))
-            .args(["demo", "--listen", &listen, "--data"])
-            .arg(data)
-            .env_remove("REDIS_URL")
-            .env_remove("SSOT_JWT_SECRET")
-            .env_remove("SSOT_SERVICE_KEY")
-            .env("SSOT_LOG", "warn")
-            // Never pick up a developer's ./ssot.toml.
-            .current_dir(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ssot demo starts");
-        let mut demo = Demo {
-            child: Some(child),
-            url: String::new(),
-        };
-        let stdout = demo.child.as_mut().unwrap().stdout.take().unwrap();
-        let (lines, printed) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining after the URL is read: a closed pipe would make the
-            // demo's next print fail.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
+/// A message sent while the demo's redis-server is frozen (SIGSTOP) and then killed: the
+/// page keeps it as pending, the demo restarts the server, the page resends the message
+/// with its id and it runs exactly once.
+#[test]
+fn demo_page_in_chromium_keeps_a_message_sent_while_redis_is_down_and_runs_it_once() {
+    let browser = BrowserTools::require();
+    let data = tempfile::tempdir().unwrap();
+    let demo = Demo::start(data.path());
+    let screenshot = browser.screenshot("chat_demo_outage");
+    let mut killed = None;
+    browser.run(
+        "chat_demo_outage.mjs",
+        &["--url", &demo.url, "--screenshot", path_str(&screenshot)],
+        |request| match request {
+            "stop-redis" => {
+                kill(demo.redis().pid, "-STOP");
+                Ok(String::new())
             }
-        });
-        let start = Instant::now();
-        while demo.url.is_empty() {
-            let left = Duration::from_secs(30).saturating_sub(start.elapsed());
-            let line = printed
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("ssot demo printed no `open:` line ({e})"));
-            if let Some(url) = line.trim().strip_prefix("open:") {
-                demo.url = url.trim().to_owned();
+            "kill-redis" => {
+                let pid = demo.redis().pid;
+                kill(pid, "-KILL");
+                killed = Some(pid);
+                Ok(pid.to_string())
             }
-        }
-        assert!(
-            demo.url.contains("/#token="),
-            "the demo's URL carries a token: {}",
-            demo.url
-        );
-        demo
-    }
-
-    /// SIGTERM, then the exit code (killed after 10 s).
-    fn stop(mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let demo = Demo {
-                child: self.child.take(),
-                url: String::new(),
-            };
-            let _ = demo.stop();
-        }
-    }
+            _ => Err(format!("unknown request {request:?}")),
+        },
+    );
+    assert_screenshot(&screenshot);
+    let killed = killed.expect("the script asked for kill-redis");
+    let now = demo.redis();
+    assert!(
+        now.pid != killed && running(now.pid),
+        "the demo restarted its redis-server: {now:?}"
+    );
+    assert_eq!(demo.stop(), Some(0), "ssot demo exits 0 on SIGTERM");
 }
 
 /// Publishes, retrying a 503 for a few seconds: right after a Redis restart the gateway's

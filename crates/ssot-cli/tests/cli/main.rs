@@ -2,6 +2,7 @@
 
 mod browser;
 mod config_file;
+mod demo;
 mod doctor;
 mod logs;
 mod pipeline;

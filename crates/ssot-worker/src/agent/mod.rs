@@ -30,7 +30,7 @@ pub use http::HttpAgent;
 
 use crate::retry;
 
-/// Event that opens a run (emitted by the worker).
+/// Event that opens a run (emitted by the worker), with the message's `text`.
 pub const AGENT_STARTED: &str = "agent_started";
 /// A thought of the agent.
 pub const AGENT_THINKING: &str = "agent_thinking";
@@ -289,9 +289,11 @@ impl Run {
         }
     }
 
-    /// Emits `agent_started`.
+    /// Emits `agent_started` with the message's `text`, so the user's event log is the
+    /// whole conversation (a chat page rebuilds it from a replay).
     pub(crate) async fn begin(&mut self) -> Result<(), AgentError> {
-        self.append(AGENT_STARTED, Map::new()).await
+        let data = json_map(json!({ "text": self.text }));
+        self.append(AGENT_STARTED, data).await
     }
 
     /// Emits the end of the run (`agent_completed` or `agent_failed`), at most once per job.
