@@ -89,6 +89,18 @@ pub enum Error {
         /// Its bound (per partition).
         max_len: u64,
     },
+    /// The user already has
+    /// [`JobsConfig::max_per_user`](crate::stores::jobs::JobsConfig::max_per_user) jobs in
+    /// the queue (enqueued and not yet acked or dead-lettered), so one user cannot fill the
+    /// backlog everyone shares. Not a Redis fault: retry after [`Error::retry_after`], once
+    /// their jobs have run.
+    #[error("job queue {queue:?} holds {max_per_user} jobs of this user already; retry later")]
+    UserQueueFull {
+        /// The queue.
+        queue: String,
+        /// The bound per user.
+        max_per_user: u64,
+    },
     /// A token was rejected.
     #[error("token rejected: {0}")]
     Token(#[from] crate::stores::tokens::TokenError),
@@ -120,7 +132,7 @@ impl Error {
         match self {
             Error::Unavailable { retry_after, .. } => Some(*retry_after),
             Error::Timeout { .. } | Error::NotReplicated { .. } => Some(TIMEOUT_RETRY_AFTER),
-            Error::QueueFull { .. } => Some(QUEUE_FULL_RETRY_AFTER),
+            Error::QueueFull { .. } | Error::UserQueueFull { .. } => Some(QUEUE_FULL_RETRY_AFTER),
             Error::Redis(err) if is_transient_redis(err) => Some(TIMEOUT_RETRY_AFTER),
             _ => None,
         }

@@ -180,6 +180,8 @@ pub(crate) struct QueueKeys {
     pub(crate) dead: String,
     /// Prefix of idempotency markers (`<prefix><key>`).
     pub(crate) idempotency_prefix: String,
+    /// Jobs in the stream per user: a hash, field the user id (absent at zero).
+    pub(crate) user_counts: String,
 }
 
 /// Keys of partition `partition` of queue `name`: hash tag `{jobs:<name>}` for partition 0
@@ -195,6 +197,7 @@ pub(crate) fn queue(name: &str, partition: u32) -> Result<QueueKeys> {
         stream: format!("{base}:stream"),
         dead: format!("{base}:dead"),
         idempotency_prefix: format!("{base}:idem:"),
+        user_counts: format!("{base}:users"),
     })
 }
 

@@ -103,6 +103,7 @@ impl Gateway {
             JobsConfig {
                 partitions: config.agent_queue_partitions,
                 max_len: config.agent_queue_max_len,
+                max_per_user: Some(config.agent_queue_max_per_user),
                 ..JobsConfig::default()
             },
         )?;

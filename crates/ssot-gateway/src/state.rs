@@ -172,6 +172,8 @@ pub(crate) enum Budget {
     Replays,
     /// A socket fell more than `max-queued-bytes` behind.
     QueuedBytes,
+    /// A user's chat jobs in the agent queue reached `agent-queue-max-per-user`.
+    JobsPerUser,
 }
 
 impl Budget {
@@ -180,6 +182,7 @@ impl Budget {
             Budget::SocketsPerUser => "sockets_per_user",
             Budget::Replays => "replays",
             Budget::QueuedBytes => "queued_bytes",
+            Budget::JobsPerUser => "jobs_per_user",
         }
     }
 }

@@ -16,6 +16,8 @@
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
 //! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
 //!   polling until a condition holds, for every crate's suite.
+//! - [`flood`]: the event stream of issue 12's replay flood (1 in 6 events of 8 KB) and
+//!   its seeding, for the library's and the gateway's tests of it.
 //! - [`fuzz`]: the property-based fuzz runner of every crate's fuzz targets (fixed seed and
 //!   case count in `./dev test`, a time budget from `bench/fuzz/run.sh`).
 //! - [`own_process!`]: runs a test that touches process-wide state in a process of its own
@@ -29,6 +31,7 @@
 
 mod cluster;
 mod failover;
+pub mod flood;
 pub mod fuzz;
 mod own_process;
 mod polling;

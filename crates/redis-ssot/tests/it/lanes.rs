@@ -7,43 +7,29 @@ use std::time::Duration;
 use redis_ssot::stores::events::{EventId, Events, EventsConfig};
 use redis_ssot::{BreakerState, UserScope};
 use serde_json::value::RawValue;
-use ssot_testkit::RedisServer;
+use ssot_testkit::{RedisServer, flood};
 use tokio::time::Instant;
 
 use crate::support::connect;
 
-/// Size of the large events, like the `tool_executing` frames of the attack review.
-const LARGE: usize = 8 * 1024;
-
 fn data(n: usize) -> Box<RawValue> {
-    let text = if n.is_multiple_of(6) {
-        "x".repeat(LARGE)
-    } else {
-        format!("step {n}")
-    };
-    RawValue::from_string(format!("{{\"n\":{n},\"text\":\"{text}\"}}")).unwrap()
+    RawValue::from_string(flood::event_data(n)).unwrap()
 }
 
 /// Appends `total` events for `user`, 1 in 6 of 8 KB, with a few appends in flight.
 async fn seed(events: &Events, user: &UserScope, total: usize) {
-    let mut tasks = Vec::new();
-    for task in 0..16 {
+    let (events, user) = (events.clone(), user.clone());
+    flood::seed(total, move |n| {
         let (events, user) = (events.clone(), user.clone());
-        tasks.push(tokio::spawn(async move {
-            for n in (task..total).step_by(16) {
-                // Setup only: on a loaded machine a 300 ms budget can run out; try again.
-                let mut tries = 0;
-                while let Err(err) = events.append(&user, "tool_executing", &data(n)).await {
-                    tries += 1;
-                    assert!(err.is_transient() && tries < 5, "seeding: {err}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+        async move {
+            match events.append(&user, "tool_executing", &data(n)).await {
+                Ok(_) => Ok(()),
+                Err(err) if err.is_transient() => Err(err.to_string()),
+                Err(err) => panic!("seeding: {err}"),
             }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
+        }
+    })
+    .await;
 }
 
 /// Finding 1 of issue 12: one user's 300 replay loops over a 10,000-event stream must not

@@ -58,6 +58,9 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Default time without any frame from the client before the socket is closed with 4002.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default most chat jobs one user may have queued (waiting or running): one user with one
+/// token must not fill the backlog that `agent-queue-max-len` bounds for everyone.
+pub const DEFAULT_AGENT_QUEUE_MAX_PER_USER: u64 = 32;
 
 /// Every variable the gateway reads, with the setting it sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -112,6 +115,9 @@ pub struct GatewayOptions {
     pub agent_queue_partitions: Option<u32>,
     /// Most jobs one partition of the agent queue holds; more messages get `queue_full`.
     pub agent_queue_max_len: Option<u64>,
+    /// Most jobs one user may have in the agent queue, from enqueue until acked or
+    /// dead-lettered; more messages get `user_queue_full`.
+    pub agent_queue_max_per_user: Option<u64>,
     /// Largest chat message text (bytes).
     pub max_text_bytes: Option<usize>,
     /// Chat messages per minute per user.
@@ -179,6 +185,8 @@ pub struct GatewayConfig {
     pub agent_queue_partitions: u32,
     /// Most jobs one partition of the agent queue holds.
     pub agent_queue_max_len: u64,
+    /// Most jobs one user may have in the agent queue.
+    pub agent_queue_max_per_user: u64,
     /// Largest chat message text.
     pub max_text_bytes: usize,
     /// Chat messages per minute per user.
@@ -430,6 +438,11 @@ impl GatewayOptions {
                 "gateway.agent-queue-max-len",
                 self.agent_queue_max_len,
                 redis_ssot::stores::jobs::DEFAULT_MAX_LEN,
+            )?,
+            agent_queue_max_per_user: positive(
+                "gateway.agent-queue-max-per-user",
+                self.agent_queue_max_per_user,
+                DEFAULT_AGENT_QUEUE_MAX_PER_USER,
             )?,
             max_text_bytes: positive(
                 "gateway.max-text-bytes",

@@ -13,6 +13,7 @@ fn defaults_resolve() {
     assert!(cfg.service_key.is_none());
     assert_eq!(cfg.budgets.sockets_per_user, 16);
     assert_eq!(cfg.budgets.queued_bytes, DEFAULT_MAX_QUEUED_BYTES);
+    assert_eq!(cfg.agent_queue_max_per_user, 32);
 }
 
 #[test]
@@ -45,6 +46,13 @@ fn errors_name_the_setting() {
                 ..Default::default()
             },
             "gateway.service-key",
+        ),
+        (
+            GatewayOptions {
+                agent_queue_max_per_user: Some(0),
+                ..Default::default()
+            },
+            "gateway.agent-queue-max-per-user",
         ),
     ];
     for (opts, key) in bad {
@@ -90,6 +98,7 @@ fn serialized_settings_read_back_as_the_same_settings() {
         listen: Some("127.0.0.1:9000".into()),
         slow_consumer_timeout_ms: Some(1234),
         max_sockets_per_user: Some(3),
+        agent_queue_max_per_user: Some(7),
         allowed_origins: Some(vec!["https://a.example".into()]),
         ..Default::default()
     };
@@ -97,6 +106,7 @@ fn serialized_settings_read_back_as_the_same_settings() {
     let shown = serde_json::to_value(&cfg).unwrap();
     assert_eq!(shown["slow-consumer-timeout-ms"], 1234);
     assert_eq!(shown["max-sockets-per-user"], 3);
+    assert_eq!(shown["agent-queue-max-per-user"], 7);
     let again: GatewayOptions = serde_json::from_value(shown).unwrap();
     let again = again.resolve(tokens()).unwrap();
     assert_eq!(format!("{again:?}"), format!("{cfg:?}"));

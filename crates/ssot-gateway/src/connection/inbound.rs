@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{Conn, End, NO_STATUS, Transport};
 use crate::protocol::{self, ClientFrame, CloseCode, codes};
+use crate::state::{Budget, GatewayMetrics};
 
 impl<S: Transport> Conn<S> {
     /// Handles one inbound message. Boxed: rare next to outbound traffic, and its state
@@ -106,6 +107,14 @@ impl<S: Transport> Conn<S> {
                 "the agent queue is full; retry later",
                 err.retry_after().map(|d| d.as_millis() as u64),
             ),
+            Err(err @ redis_ssot::Error::UserQueueFull { .. }) => {
+                GatewayMetrics::refused(Budget::JobsPerUser);
+                protocol::error_frame(
+                    codes::USER_QUEUE_FULL,
+                    "you have too many messages waiting for the agent; retry once they ran",
+                    err.retry_after().map(|d| d.as_millis() as u64),
+                )
+            }
             Err(err) if err.is_transient() => protocol::error_frame(
                 codes::REDIS_UNAVAILABLE,
                 "messages cannot be stored right now; retry",

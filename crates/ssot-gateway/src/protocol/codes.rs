@@ -26,6 +26,9 @@ pub const INVALID_MESSAGE_ID: &str = "invalid_message_id";
 /// The agent queue holds its most jobs (`agent-queue-max-len`); the message was not stored,
 /// retry after `retry_after_ms`.
 pub const QUEUE_FULL: &str = "queue_full";
+/// The user has `agent-queue-max-per-user` jobs queued or running; the message was not
+/// stored, retry after `retry_after_ms`.
+pub const USER_QUEUE_FULL: &str = "user_queue_full";
 
 // HTTP: the WebSocket handshake.
 
@@ -107,6 +110,7 @@ pub const ALL: &[&str] = &[
     MESSAGE_TOO_LONG,
     INVALID_MESSAGE_ID,
     QUEUE_FULL,
+    USER_QUEUE_FULL,
     TOKEN_MISSING,
     TOKEN_MALFORMED,
     TOKEN_ALGORITHM,

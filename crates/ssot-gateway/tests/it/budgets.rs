@@ -136,3 +136,95 @@ async fn a_slow_but_steady_reader_is_closed_with_4000_once_too_far_behind() {
     ids.extend(rest.events.iter().map(|(id, _)| id.clone()));
     assert_eq!(ids, published, "nothing lost, nothing twice");
 }
+
+/// Reads frames until an `ack` or `error` arrives: `Ok(job id)` or `Err((code,
+/// retry_after_ms))`.
+async fn answer(ws: &mut crate::support::Ws) -> Result<String, (String, Option<u64>)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("an answer to the message")
+            .unwrap()
+            .unwrap();
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+            continue;
+        };
+        let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        match frame["type"].as_str() {
+            Some("ack") => return Ok(frame["job"].as_str().unwrap().to_owned()),
+            Some("error") => {
+                return Err((
+                    frame["code"].as_str().unwrap().to_owned(),
+                    frame["retry_after_ms"].as_u64(),
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One user with one token cannot fill the agent queue's backlog: past
+/// `agent-queue-max-per-user` their messages get `user_queue_full`, while another user's
+/// message is stored (not `queue_full`) and runs. A job counts until it is acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_cannot_fill_the_agent_queue_for_others() {
+    use redis_ssot::stores::chat::CHAT_QUEUE;
+    use redis_ssot::stores::jobs::Jobs;
+
+    let server = RedisServer::start();
+    let manager = manager(&server.url()).await;
+    let options = ssot_gateway::GatewayOptions {
+        agent_queue_max_len: Some(5),
+        agent_queue_max_per_user: Some(3),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(manager.clone(), options).await;
+    let (mut hog, _) = connect_ready(&gw.ws_url(), &token("hog", 600)).await;
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..8 {
+        crate::support::send_text(
+            &mut hog,
+            &format!(r#"{{"type":"message","id":"h-{n}","text":"1+1"}}"#),
+        )
+        .await;
+        match answer(&mut hog).await {
+            Ok(job) => accepted.push(job),
+            Err(refusal) => refused.push(refusal),
+        }
+    }
+    assert_eq!(accepted.len(), 3, "refusals: {refused:?}");
+    assert_eq!(
+        refused,
+        vec![("user_queue_full".to_owned(), Some(1000)); 5],
+        "the user's share is full, the queue is not"
+    );
+    // The queue (5) still takes another user's message.
+    let (mut calm, _) = connect_ready(&gw.ws_url(), &token("calm", 600)).await;
+    crate::support::send_text(&mut calm, r#"{"type":"message","id":"c-1","text":"1+1"}"#).await;
+    let calm_job = answer(&mut calm)
+        .await
+        .expect("the other user's message is stored");
+
+    // A consumer of the queue (what `ssot worker` does) runs every job, the other user's
+    // included, and acks them: the hog's share is free again.
+    let jobs = Jobs::new(manager.clone(), CHAT_QUEUE).unwrap();
+    let claimed = jobs.claim("test", 10, Duration::ZERO).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
+    let mut expected: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    expected.push(&calm_job);
+    assert_eq!(ids, expected);
+    assert_eq!(claimed[3].user.as_str(), "calm");
+    for job in &claimed {
+        assert!(jobs.ack(job).await.unwrap());
+    }
+    crate::support::send_text(&mut hog, r#"{"type":"message","id":"h-8","text":"1+1"}"#).await;
+    assert!(answer(&mut hog).await.is_ok(), "acked jobs no longer count");
+
+    let metrics = crate::support::get(gw.addr, "/metrics").await.body;
+    assert!(
+        metrics.contains(r#"ssot_gateway_budget_refusals_total{budget="jobs_per_user"} 5"#),
+        "{metrics}"
+    );
+}

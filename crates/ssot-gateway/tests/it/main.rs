@@ -6,6 +6,7 @@ mod cluster_failover;
 mod delivery;
 mod errors;
 mod exposition;
+mod flood;
 mod hostile;
 mod idempotency;
 mod lifecycle;

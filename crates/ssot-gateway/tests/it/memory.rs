@@ -9,28 +9,16 @@ use std::time::Duration;
 
 use ssot_testkit::RedisServer;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
-use crate::support::{Publisher, TestGateway, connect, get, manager, token};
+use crate::support::{Publisher, TestGateway, connect, get, manager, raw_upgrade, token};
 
 /// Upgrades a raw connection to a WebSocket resuming after `0-0`, then leaves it unread.
 async fn stalled_socket(addr: std::net::SocketAddr, token: &str) -> BufReader<TcpStream> {
-    let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    let request = format!(
-        "GET /v1/ws?after=0-0 HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {token}\r\n\r\n"
-    );
-    conn.get_mut().write_all(request.as_bytes()).await.unwrap();
-    let mut line = String::new();
-    conn.read_line(&mut line).await.unwrap();
-    assert!(line.starts_with("HTTP/1.1 101"), "{line}");
-    while line != "\r\n" {
-        line.clear();
-        conn.read_line(&mut line).await.unwrap();
-    }
-    conn
+    let upgraded = raw_upgrade(addr, token, "0-0").await;
+    assert_eq!(upgraded.status, 101, "{}", upgraded.body);
+    upgraded.conn
 }
 
 /// Resident set size of this process, in bytes.

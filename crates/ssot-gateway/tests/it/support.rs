@@ -428,3 +428,32 @@ pub(crate) async fn get(addr: SocketAddr, path: &str) -> HttpAnswer {
         .await
         .unwrap()
 }
+
+/// A WebSocket handshake made on a raw TCP connection, without a client library: what
+/// follows is read (or left unread) as bytes, so the test adds no buffers or parsing of its
+/// own to what it measures.
+pub(crate) struct RawUpgrade {
+    /// The connection, past the answer's headers (and body, when refused).
+    pub(crate) conn: BufReader<TcpStream>,
+    /// The HTTP status: 101 when upgraded.
+    pub(crate) status: u16,
+    /// The body of a refusal (empty when upgraded).
+    pub(crate) body: String,
+}
+
+/// Upgrades a raw connection with `token`, resuming after `after`.
+pub(crate) async fn raw_upgrade(addr: SocketAddr, token: &str, after: &str) -> RawUpgrade {
+    let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    let request = format!(
+        "GET /v1/ws?after={after} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    conn.get_mut().write_all(request.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut conn).await.unwrap();
+    RawUpgrade {
+        conn,
+        status: answer.status,
+        body: answer.body,
+    }
+}

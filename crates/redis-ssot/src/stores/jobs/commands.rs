@@ -74,6 +74,7 @@ impl Jobs {
                 let mut script = RECLAIM.key(&part.keys.stream);
                 script
                     .key(&part.keys.dead)
+                    .key(&part.keys.user_counts)
                     .arg(&self.config.group)
                     .arg(consumer)
                     .arg(millis(min_idle))
@@ -118,6 +119,7 @@ impl Jobs {
                 let mut script = FAIL.key(&part.keys.stream);
                 script
                     .key(&part.keys.dead)
+                    .key(&part.keys.user_counts)
                     .arg(&self.config.group)
                     .arg(consumer)
                     .arg(id)

@@ -74,6 +74,14 @@ pub struct JobsConfig {
     /// acknowledged job and tells the sender at once, who can retry later; the check and the
     /// `XADD` are one script, so concurrent enqueues never overshoot.
     pub max_len: u64,
+    /// Most jobs one user may have in the queue, waiting or in flight: a job counts from
+    /// its enqueue until it is acked or dead-lettered. An enqueue beyond it fails with
+    /// [`Error::UserQueueFull`], so one user cannot fill the backlog that [`max_len`] bounds
+    /// for everyone. `None`: no bound per user (jobs are counted all the same, so a bound
+    /// set later sees the jobs already queued). At least 1 when set.
+    ///
+    /// [`max_len`]: JobsConfig::max_len
+    pub max_per_user: Option<u64>,
     /// Streams the queue is split into, 1 to [`MAX_PARTITIONS`]. Each has its own hash tag,
     /// so on a Cluster they spread over the masters; a user's jobs all go to one of them.
     /// Enqueuers and consumers must agree: a consumer with fewer partitions than its
@@ -91,6 +99,7 @@ impl Default for JobsConfig {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             dead_letter_max_len: DEFAULT_DEAD_LETTER_MAX_LEN,
             max_len: DEFAULT_MAX_LEN,
+            max_per_user: None,
             partitions: DEFAULT_PARTITIONS,
         }
     }
@@ -111,6 +120,10 @@ impl Default for JobsConfig {
 /// - The stream is bounded by refusal, never by trimming: an enqueue that finds `max_len`
 ///   jobs waiting or in flight fails with [`Error::QueueFull`], so no accepted job is ever
 ///   dropped unseen (see [`JobsConfig::max_len`]).
+/// - Each partition counts its jobs per user (hash `:users`, field the user id), in the
+///   same scripts that add and delete them: +1 on enqueue, -1 when ack or dead-lettering
+///   deletes the entry. With [`JobsConfig::max_per_user`] an enqueue that finds the user at
+///   the bound fails with [`Error::UserQueueFull`].
 /// - [`claim`](Self::claim) hands out new jobs with `XREADGROUP`. With one partition it
 ///   blocks on the manager's blocking pool. With several it first reads every partition
 ///   without blocking (on the shared command connection, starting from a rotating
@@ -162,6 +175,12 @@ impl Jobs {
         if config.max_len == 0 {
             return Err(Error::invalid("jobs config", "max_len must be at least 1"));
         }
+        if config.max_per_user == Some(0) {
+            return Err(Error::invalid(
+                "jobs config",
+                "max_per_user must be at least 1",
+            ));
+        }
         if !(1..=MAX_PARTITIONS).contains(&config.partitions) {
             return Err(Error::invalid(
                 "jobs config",
@@ -199,12 +218,15 @@ impl Jobs {
 
     /// Adds a job, once per idempotency key (see [`NewJob::idempotency_key`]). Fails with
     /// [`Error::QueueFull`] when the user's partition holds [`JobsConfig::max_len`] jobs
-    /// already; a repeat of an accepted idempotency key still answers its first job.
+    /// already, with [`Error::UserQueueFull`] when the user holds
+    /// [`JobsConfig::max_per_user`]; a repeat of an accepted idempotency key still answers
+    /// its first job.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
         keys::check_name("job kind", &job.kind)?;
         let payload = serde_json::to_string(&job.payload)?;
         let part = &self.shared.partitions[self.partition_of(&job.user) as usize];
         let mut script = ENQUEUE.key(&part.keys.stream);
+        script.key(&part.keys.user_counts);
         if let Some(idem) = &job.idempotency_key {
             keys::check_name("idempotency key", idem)?;
             // User ids hold no ':', so `<user>:<key>` cannot collide across users.
@@ -219,13 +241,23 @@ impl Jobs {
             .arg(&payload)
             .arg(job.idempotency_key.as_deref().unwrap_or_default())
             .arg(millis(self.config.idempotency_ttl))
-            .arg(self.config.max_len);
+            .arg(self.config.max_len)
+            .arg(self.config.max_per_user.unwrap_or(0));
         let (id, status): (String, u8) = self.manager.run_script(&script).await?;
-        if status == 2 {
-            return Err(Error::QueueFull {
-                queue: self.queue.clone(),
-                max_len: self.config.max_len,
-            });
+        match status {
+            2 => {
+                return Err(Error::QueueFull {
+                    queue: self.queue.clone(),
+                    max_len: self.config.max_len,
+                });
+            }
+            3 => {
+                return Err(Error::UserQueueFull {
+                    queue: self.queue.clone(),
+                    max_per_user: self.config.max_per_user.unwrap_or_default(),
+                });
+            }
+            _ => {}
         }
         Ok(Enqueued {
             id,
@@ -324,6 +356,7 @@ impl Jobs {
             .manager
             .run_script(
                 ACK.key(&part.keys.stream)
+                    .key(&part.keys.user_counts)
                     .arg(&self.config.group)
                     .arg(&job.id),
             )

@@ -1,6 +1,8 @@
 //! The queue's scripts (`stores/lua/jobs_*.lua`). Each keeps one partition's keys in one
-//! hash tag (KEYS[1] the stream, KEYS[2] the dead letters or the idempotency marker), so it
-//! is legal on a Cluster. `jobs_bury.lua` defines the `bury` function fail and reclaim share.
+//! hash tag (the stream, and the dead letters, the per-user counts or the idempotency
+//! marker), so it is legal on a Cluster. `jobs_count.lua` defines `uncount`, which every
+//! script that deletes a job calls; `jobs_bury.lua` the `bury` function fail and reclaim
+//! share.
 
 use std::sync::LazyLock;
 
@@ -8,13 +10,14 @@ use redis::Script;
 
 use crate::stores::lua::lua;
 
-/// Adds a job once per idempotency key, unless the partition is full.
+/// Adds a job once per idempotency key, unless the partition or its user's share is full.
 pub(super) static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("jobs_enqueue")));
 /// Acknowledges and deletes a job.
-pub(super) static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(lua!("jobs_ack")));
+pub(super) static ACK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(lua!("jobs_count", "jobs_ack")));
 /// Records a failed delivery: retry, or dead-letter on the last one.
 pub(super) static FAIL: LazyLock<Script> =
-    LazyLock::new(|| Script::new(lua!("jobs_bury", "jobs_fail")));
+    LazyLock::new(|| Script::new(lua!("jobs_count", "jobs_bury", "jobs_fail")));
 /// Takes over idle jobs, dead-lettering those delivered too often.
 pub(super) static RECLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(lua!("jobs_bury", "jobs_reclaim")));
+    LazyLock::new(|| Script::new(lua!("jobs_count", "jobs_bury", "jobs_reclaim")));

@@ -1,6 +1,7 @@
 -- Moves one pending job to the dead-letter stream, with the fields it was enqueued with,
--- and removes it from the queue. Composed before jobs_fail and jobs_reclaim; KEYS[1] the
--- stream, KEYS[2] the dead letters. Returns `{dead_id, job_id, deliveries, reason, {fields}}`.
+-- and removes it from the queue, taking it off its user's count. Composed after jobs_count
+-- and before jobs_fail and jobs_reclaim; KEYS[1] the stream, KEYS[2] the dead letters,
+-- KEYS[3] the per-user counts. Returns `{dead_id, job_id, deliveries, reason, {fields}}`.
 local function bury(group, id, deliveries, reason, max_len)
   local entry = redis.call('XRANGE', KEYS[1], id, id)
   local fields = {}
@@ -10,6 +11,8 @@ local function bury(group, id, deliveries, reason, max_len)
   for _, v in ipairs(fields) do args[#args + 1] = v end
   local dead_id = redis.call('XADD', unpack(args))
   redis.call('XACK', KEYS[1], group, id)
-  redis.call('XDEL', KEYS[1], id)
+  if redis.call('XDEL', KEYS[1], id) == 1 then
+    uncount(KEYS[3], fields)
+  end
   return {dead_id, id, deliveries, reason, fields}
 end

@@ -291,6 +291,7 @@ pub(super) async fn isolation_case(
                 || *changed == format!("{queue_prefix}idem:{}:msg-{n}", a.user().as_str())
                 // Created by A's first job when no valid B enqueued before it.
                 || *changed == format!("{queue_prefix}stream")
+                || *changed == format!("{queue_prefix}users")
         });
         assert!(
             own,
