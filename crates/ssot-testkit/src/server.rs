@@ -39,10 +39,20 @@ pub struct RedisServerBuilder {
     aof: bool,
     cluster: bool,
     tls: bool,
+    /// `sentinel.conf` of a Sentinel, when the server is one.
+    sentinel: Option<String>,
     args: Vec<String>,
 }
 
 impl RedisServerBuilder {
+    /// Runs the process as a Redis Sentinel (`redis-server sentinel.conf --sentinel`) with
+    /// this configuration, written to `sentinel.conf` in the data dir, where the Sentinel
+    /// rewrites its state. [`RedisSentinel`](crate::RedisSentinel) uses this.
+    pub(crate) fn sentinel(mut self, conf: String) -> Self {
+        self.sentinel = Some(conf);
+        self
+    }
+
     /// Also listens for TLS on a second ephemeral port (`--tls-port`), with a throwaway CA
     /// and a server certificate for `localhost` / `127.0.0.1` made with `openssl(1)` in the
     /// data dir; see [`RedisServer::tls_url`] and [`RedisServer::tls_ca_file`]. Client
@@ -114,6 +124,15 @@ impl RedisServerBuilder {
             }
         };
         let mut args: Vec<String> = Vec::new();
+        if let Some(conf) = &self.sentinel {
+            let file = dir.join("sentinel.conf");
+            fs::write(&file, conf).unwrap_or_else(|e| {
+                panic!("ssot-testkit: cannot write {}: {e}", file.display())
+            });
+            // The config file first: redis-server reads one only there.
+            args.push(file.display().to_string());
+            args.push("--sentinel".into());
+        }
         if self.aof {
             args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
         }
@@ -220,6 +239,7 @@ impl RedisServer {
             aof: false,
             cluster: false,
             tls: false,
+            sentinel: None,
             args: Vec::new(),
         }
     }
