@@ -101,14 +101,14 @@ impl RedisCluster {
                     .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
                     .map(str::to_owned)
             };
-            if field("role").as_deref() == Some("slave")
+            let synced = field("role").as_deref() == Some("slave")
                 && field("master_link_status").as_deref() == Some("up")
-                && field("master_sync_in_progress").as_deref() == Some("0")
+                && field("master_sync_in_progress").as_deref() == Some("0");
+            if let Some(port) = field("master_port").and_then(|p| p.parse::<i64>().ok())
+                && synced
             {
-                if let Some(port) = field("master_port").and_then(|p| p.parse::<i64>().ok()) {
-                    self.wait_ready();
-                    return self.index_of_port(port);
-                }
+                self.wait_ready();
+                return self.index_of_port(port);
             }
             assert!(
                 started.elapsed() < FAILOVER_DEADLINE,

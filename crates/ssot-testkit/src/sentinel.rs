@@ -86,7 +86,7 @@ impl RedisSentinel {
         let port = self
             .sentinels
             .iter()
-            .find_map(|s| master_port(s))
+            .find_map(master_port)
             .expect("ssot-testkit: no Sentinel named a master");
         self.data_node(port)
             .expect("ssot-testkit: the Sentinels name an unknown master")
