@@ -9,7 +9,8 @@
 //!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
 //!   `CLIENT LIST` helpers. In `server/`: `launch` spawns and waits for `PING`, `clients`
 //!   parses `CLIENT LIST` ([`ClientInfo`], [`ClientLister`]).
-//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`;
+//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`, or
+//!   over TLS (`with_tls`: clients, bus and replication, one shared throwaway CA);
 //!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion,
 //!   restart the old master as a replica of the new one;
 //!   `reshard`: move a slot and its keys to another master.
