@@ -6,7 +6,9 @@
 //! manager (or call [`manager()`]).
 //!
 //! # Layout
-//! - [`config`]: [`RedisOptions`] (what users write) resolved into [`RedisConfig`].
+//! - [`config`]: [`RedisOptions`] (what users write) resolved into [`RedisConfig`]; the URL
+//!   gives the [`Topology`]: one server, a Cluster (`redis+cluster://`) or a master behind
+//!   Sentinel (`redis+sentinel://h1:p1,h2:p2/<master-name>`).
 //! - [`manager()`] / [`RedisManager`]: the process-wide instance and its call path; calls
 //!   take a lane by role: `command` (short calls, the health PING), `bulk` (long reads such
 //!   as replay pages, [`RedisManager::query_bulk`]), `blocking` and `subscriber`.
@@ -15,7 +17,8 @@
 //!   ([`DomainHealth`]).
 //! - [`backoff`]: exponential backoff with full or equal jitter (reconnects, retries).
 //! - [`clock`]: Unix time now ([`clock::unix_ms`], [`clock::unix_secs`]).
-//! - `link`: one named, self-healing connection.
+//! - `link`: one named, self-healing connection; behind Sentinel (`redis+sentinel://`) each
+//!   connection asks the Sentinels for the master first, so it follows a failover.
 //! - `pubsub`: local subscriptions over the shared subscriber connection ([`Subscription`]).
 //! - [`keys`]: the key schema, [`keys::UserId`] and [`keys::UserScope`].
 //! - [`stores`]: typed stores (cache, sessions, tokens, rate limits, agent state, locks,

@@ -13,6 +13,9 @@
 //!   link ignores one node's errors and disconnections (the cluster client reconnects that
 //!   node, and the failure domain of its master judges it); it goes down only when no node
 //!   answers at all.
+//! - Behind Sentinel, each connection attempt asks the Sentinels which node is master now;
+//!   a lost connection or a `READONLY` reply (a demoted master) sends the link back there,
+//!   so the link follows a failover.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -287,6 +290,14 @@ impl Link {
         if self.config.is_cluster() {
             return;
         }
+        // Behind Sentinel, a write refused as READONLY went to a demoted master (Sentinel
+        // usually kills its clients, but a client of a partitioned one is not killed): ask
+        // the Sentinels again.
+        let sentinel = matches!(self.config.topology, Topology::Sentinel { .. });
+        if sentinel && err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) {
+            self.mark_down(epoch, "the node is no longer master");
+            return;
+        }
         if err.is_unrecoverable_error() || err.is_io_error() || err.is_connection_dropped() {
             self.mark_down(epoch, "connection error");
         }
@@ -410,15 +421,11 @@ async fn open(
                 Some(tls) => redis::Client::build_with_tls(info, certificates(tls))?,
                 None => redis::Client::open(info)?,
             };
-            let conn_config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(config.connect_timeout))
-                .set_response_timeout(response_timeout)
-                .set_push_sender(push_tx);
-            Ok(Conn::Single(
-                client
-                    .get_multiplexed_async_connection_with_config(&conn_config)
-                    .await?,
-            ))
+            open_single(config, &client, response_timeout, push_tx).await
+        }
+        Topology::Sentinel { sentinels, master } => {
+            let client = sentinel_master(config, sentinels, master).await?;
+            open_single(config, &client, response_timeout, push_tx).await
         }
         Topology::Cluster(urls) => {
             let mut builder =
@@ -438,6 +445,62 @@ async fn open(
             ))
         }
     }
+}
+
+/// A multiplexed connection to the one server `client` points at.
+async fn open_single(
+    config: &RedisConfig,
+    client: &redis::Client,
+    response_timeout: Option<Duration>,
+    push_tx: mpsc::UnboundedSender<PushInfo>,
+) -> Result<Conn> {
+    let conn_config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout))
+        .set_response_timeout(response_timeout)
+        .set_push_sender(push_tx);
+    Ok(Conn::Single(
+        client
+            .get_multiplexed_async_connection_with_config(&conn_config)
+            .await?,
+    ))
+}
+
+/// A client of the node the Sentinels name master of `master` now. redis-rs asks the
+/// Sentinels (`SENTINEL MASTERS`), skips a master they see as down, and checks with `ROLE`
+/// that the node is a master indeed; so during a failover this fails until the promotion,
+/// and the reconnect loop asks again. Credentials of the first Sentinel URL are the master's;
+/// TLS (`rediss+sentinel://`) covers Sentinels and master alike.
+async fn sentinel_master(
+    config: &RedisConfig,
+    sentinels: &[String],
+    master: &str,
+) -> Result<redis::Client> {
+    use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+    let infos = sentinels
+        .iter()
+        .map(|url| url.as_str().into_connection_info())
+        .collect::<redis::RedisResult<Vec<_>>>()?;
+    let credentials = infos[0].redis_settings().clone();
+    let mut builder = SentinelClientBuilder::new(
+        infos.iter().map(|i| i.addr().clone()),
+        master,
+        SentinelServerType::Master,
+    )?
+    .set_client_to_redis_protocol(ProtocolVersion::RESP3);
+    if let Some(username) = credentials.username() {
+        builder = builder.set_client_to_redis_username(username);
+    }
+    if let Some(password) = credentials.password() {
+        builder = builder.set_client_to_redis_password(password);
+    }
+    if let Some(tls) = &config.tls {
+        builder = builder
+            .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_redis_certificates(certificates(tls))
+            .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_sentinel_certificates(certificates(tls));
+    }
+    Ok(builder.build()?.async_get_client().await?)
 }
 
 fn certificates(tls: &TlsConfig) -> redis::TlsCertificates {

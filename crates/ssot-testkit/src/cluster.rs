@@ -27,6 +27,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
     replicas_per_master: usize,
+    /// The certificates every node of a TLS cluster shares.
+    certificates: Option<tempfile::TempDir>,
 }
 
 impl RedisCluster {
@@ -42,26 +44,61 @@ impl RedisCluster {
     /// If fewer than 3 masters are asked for, a node does not start, `redis-cli --cluster
     /// create` fails, or the cluster is not ready within 30 s.
     pub fn with(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        RedisCluster::start_nodes(masters, replicas_per_master, false)
+    }
+
+    /// Like [`with`](Self::with), over TLS: every node also listens on a TLS port with a
+    /// certificate of one shared throwaway CA ([`tls_ca_file`](Self::tls_ca_file)), and the
+    /// cluster bus and replication run over TLS (`--tls-cluster yes`, `--tls-replication
+    /// yes`). Clients reach it at [`tls_cluster_url`](Self::tls_cluster_url); the plain ports
+    /// stay, for the kit's own checks.
+    ///
+    /// # Panics
+    /// As [`with`](Self::with); also if `openssl(1)` is missing.
+    pub fn with_tls(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        RedisCluster::start_nodes(masters, replicas_per_master, true)
+    }
+
+    fn start_nodes(masters: usize, replicas_per_master: usize, tls: bool) -> RedisCluster {
         assert!(
             masters >= 3,
             "ssot-testkit: a Redis Cluster needs at least 3 masters, asked for {masters}"
         );
         let total = masters * (1 + replicas_per_master);
+        let certificates = tls.then(|| {
+            tempfile::Builder::new()
+                .prefix("ssot-cluster-tls-")
+                .tempdir()
+                .expect("ssot-testkit: cannot create a temp dir")
+        });
         let nodes: Vec<RedisServer> = (0..total)
             .map(|_| {
-                RedisServer::builder()
+                let mut builder = RedisServer::builder()
                     .cluster(true)
                     // A failed master's slots are uncovered until its replica is promoted;
                     // with full coverage required, every node would refuse every query
                     // meanwhile, and a fault could not stay on its shard.
-                    .arg("--cluster-require-full-coverage", "no")
-                    .start()
+                    .arg("--cluster-require-full-coverage", "no");
+                if let Some(dir) = &certificates {
+                    builder = builder.tls_certificates_in(dir.path().to_owned());
+                }
+                builder.start()
             })
             .collect();
-        let output = Command::new("redis-cli")
+        let mut create = Command::new("redis-cli");
+        if let Some(dir) = &certificates {
+            // Nodes meet on the port their bus derives from: the TLS one.
+            create
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(dir.path().join(crate::tls::CA_CERT));
+        }
+        let output = create
             .arg("--cluster")
             .arg("create")
-            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())))
+            .args(nodes.iter().map(|n| {
+                format!("127.0.0.1:{}", n.tls_port().unwrap_or_else(|| n.port()))
+            }))
             .args([
                 "--cluster-replicas",
                 &replicas_per_master.to_string(),
@@ -80,6 +117,7 @@ impl RedisCluster {
         let cluster = RedisCluster {
             nodes,
             replicas_per_master,
+            certificates,
         };
         cluster.wait_ready();
         cluster
@@ -108,6 +146,36 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
         format!("redis+cluster://{}", addrs.join(","))
+    }
+
+    /// `rediss+cluster://127.0.0.1:<tls p1>,...` over every node of a TLS cluster.
+    ///
+    /// # Panics
+    /// If the cluster was not started with [`with_tls`](Self::with_tls).
+    pub fn tls_cluster_url(&self) -> String {
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let port = n
+                    .tls_port()
+                    .expect("ssot-testkit: tls_cluster_url() of a cluster without TLS");
+                format!("127.0.0.1:{port}")
+            })
+            .collect();
+        format!("rediss+cluster://{}", addrs.join(","))
+    }
+
+    /// The PEM file of the CA every node's certificate is signed by (TLS clusters).
+    ///
+    /// # Panics
+    /// If the cluster was not started with [`with_tls`](Self::with_tls).
+    pub fn tls_ca_file(&self) -> std::path::PathBuf {
+        self.certificates
+            .as_ref()
+            .expect("ssot-testkit: tls_ca_file() of a cluster without TLS")
+            .path()
+            .join(crate::tls::CA_CERT)
     }
 
     /// Waits until every node is up and they all agree on a complete slot map (the check

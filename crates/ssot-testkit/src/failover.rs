@@ -1,5 +1,5 @@
 //! Master failover on a [`RedisCluster`] with replicas: find who owns a slot, kill a master,
-//! wait for its replica to take over.
+//! wait for its replica to take over, bring the old master back as a replica.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,15 @@ impl RedisCluster {
         masters
     }
 
+    /// Indexes of the replicas of master `index` now.
+    ///
+    /// # Panics
+    /// If no node answers or node `index` owns no slots.
+    pub fn replicas_of(&self, index: usize) -> Vec<usize> {
+        let (_, ports) = self.range_of_master(index);
+        ports[1..].iter().map(|p| self.index_of_port(*p)).collect()
+    }
+
     /// SIGKILLs master `index` and waits until every live node agrees that the slots it
     /// owned are served by another node (its promoted replica) and reports
     /// `cluster_state:ok`. Returns the new master's index and the time from the kill.
@@ -54,15 +63,8 @@ impl RedisCluster {
     /// # Panics
     /// If node `index` owns no slots, or the failover does not complete within 30 s.
     pub fn kill_master_and_wait_failover(&mut self, index: usize) -> (usize, Duration) {
-        let port = i64::from(self.nodes()[index].port());
-        let map = self
-            .slot_map_now()
-            .expect("ssot-testkit: no node gave a slot map");
-        let slot = map
-            .iter()
-            .find(|r| r.2[0] == port)
-            .map(|r| r.0 as u16)
-            .unwrap_or_else(|| panic!("ssot-testkit: node {index} (port {port}) is no master"));
+        let port = self.nodes()[index].port();
+        let (slot, _) = self.range_of_master(index);
         let killed_at = Instant::now();
         self.node_mut(index).kill();
         loop {
@@ -72,6 +74,47 @@ impl RedisCluster {
             assert!(
                 killed_at.elapsed() < FAILOVER_DEADLINE,
                 "ssot-testkit: no failover of port {port} within {FAILOVER_DEADLINE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Restarts node `index` (a master killed by
+    /// [`kill_master_and_wait_failover`](Self::kill_master_and_wait_failover)) on its port
+    /// and data dir. It rejoins from its `nodes.conf`, finds its slots owned by a newer epoch
+    /// and turns into a replica of their new owner, as a recovered Redis master does. Returns
+    /// the index of its new master once the replica has synced (`master_link_status:up`) and
+    /// the whole cluster is ready again (every range has its replicas).
+    ///
+    /// # Panics
+    /// If the node does not become an in-sync replica within 30 s.
+    pub fn rejoin_as_replica(&mut self, index: usize) -> usize {
+        self.node_mut(index).restart();
+        let started = Instant::now();
+        let node = &self.nodes()[index];
+        loop {
+            let info = node
+                .try_cli(&["INFO", "replication"])
+                .unwrap_or_default();
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+                    .map(str::to_owned)
+            };
+            let synced = field("role").as_deref() == Some("slave")
+                && field("master_link_status").as_deref() == Some("up")
+                && field("master_sync_in_progress").as_deref() == Some("0");
+            if let Some(port) = field("master_port").and_then(|p| p.parse::<i64>().ok())
+                && synced
+            {
+                self.wait_ready();
+                return self.index_of_port(port);
+            }
+            assert!(
+                started.elapsed() < FAILOVER_DEADLINE,
+                "ssot-testkit: node {index} (port {}) not an in-sync replica after \
+                 {FAILOVER_DEADLINE:?}:\n{info}",
+                node.port()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -98,6 +141,18 @@ impl RedisCluster {
             agreed = Some(port);
         }
         agreed.map(|port| self.index_of_port(port))
+    }
+
+    /// The first slot of a range master `index` owns, and that range's ports (master first).
+    fn range_of_master(&self, index: usize) -> (u16, Vec<i64>) {
+        let port = i64::from(self.nodes()[index].port());
+        let map = self
+            .slot_map_now()
+            .expect("ssot-testkit: no node gave a slot map");
+        map.into_iter()
+            .find(|r| r.2[0] == port)
+            .map(|(first, _, ports)| (first as u16, ports))
+            .unwrap_or_else(|| panic!("ssot-testkit: node {index} (port {port}) is no master"))
     }
 
     fn slot_map_now(&self) -> Option<SlotMap> {

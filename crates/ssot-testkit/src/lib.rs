@@ -9,9 +9,13 @@
 //!   port with its own temp dir; kill / pause / resume / restart; `redis-cli` and
 //!   `CLIENT LIST` helpers. In `server/`: `launch` spawns and waits for `PING`, `clients`
 //!   parses `CLIENT LIST` ([`ClientInfo`], [`ClientLister`]).
-//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`;
-//!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion;
+//! - [`RedisCluster`]: N masters (+ replicas) joined with `redis-cli --cluster create`, or
+//!   over TLS (`with_tls`: clients, bus and replication, one shared throwaway CA);
+//!   `failover`: who masters a slot, SIGKILL a master and wait for its replica's promotion,
+//!   restart the old master as a replica of the new one;
 //!   `reshard`: move a slot and its keys to another master.
+//! - [`RedisSentinel`]: a master, its replica and three Sentinels; kill the master and wait
+//!   for the Sentinels to promote the replica.
 //! - [`FaultProxy`]: a TCP proxy on its own thread and runtime: pass, delay, blackhole, cut.
 //! - [`ping`]: one raw RESP `PING`, for readiness and measurements without a client crate.
 //! - [`fast_manager_toml`] / [`eventually`]: manager settings that notice faults quickly, and
@@ -39,6 +43,7 @@ mod ports;
 mod proxy;
 mod reshard;
 mod resp;
+mod sentinel;
 mod server;
 mod spawner;
 mod tls;
@@ -48,4 +53,5 @@ pub use own_process::rerun_alone;
 pub use polling::{eventually, fast_manager_toml};
 pub use proxy::FaultProxy;
 pub use resp::ping;
+pub use sentinel::{RedisSentinel, SENTINEL_MASTER_NAME};
 pub use server::{ClientInfo, ClientLister, RedisServer, RedisServerBuilder};

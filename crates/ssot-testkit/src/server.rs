@@ -39,10 +39,32 @@ pub struct RedisServerBuilder {
     aof: bool,
     cluster: bool,
     tls: bool,
+    /// Where the TLS certificates are (and are made if missing); the data dir when `None`.
+    cert_dir: Option<PathBuf>,
+    /// `sentinel.conf` of a Sentinel, when the server is one.
+    sentinel: Option<String>,
     args: Vec<String>,
 }
 
 impl RedisServerBuilder {
+    /// Takes the TLS certificates from `dir` (making them there if missing) instead of the
+    /// data dir, so that the nodes of one cluster trust each other. With
+    /// [`cluster`](Self::cluster), the bus and replication run over TLS too
+    /// (`--tls-cluster yes --tls-replication yes`).
+    pub(crate) fn tls_certificates_in(mut self, dir: PathBuf) -> Self {
+        self.tls = true;
+        self.cert_dir = Some(dir);
+        self
+    }
+
+    /// Runs the process as a Redis Sentinel (`redis-server sentinel.conf --sentinel`) with
+    /// this configuration, written to `sentinel.conf` in the data dir, where the Sentinel
+    /// rewrites its state. [`RedisSentinel`](crate::RedisSentinel) uses this.
+    pub(crate) fn sentinel(mut self, conf: String) -> Self {
+        self.sentinel = Some(conf);
+        self
+    }
+
     /// Also listens for TLS on a second ephemeral port (`--tls-port`), with a throwaway CA
     /// and a server certificate for `localhost` / `127.0.0.1` made with `openssl(1)` in the
     /// data dir; see [`RedisServer::tls_url`] and [`RedisServer::tls_ca_file`]. Client
@@ -114,6 +136,15 @@ impl RedisServerBuilder {
             }
         };
         let mut args: Vec<String> = Vec::new();
+        if let Some(conf) = &self.sentinel {
+            let file = dir.join("sentinel.conf");
+            fs::write(&file, conf).unwrap_or_else(|e| {
+                panic!("ssot-testkit: cannot write {}: {e}", file.display())
+            });
+            // The config file first: redis-server reads one only there.
+            args.push(file.display().to_string());
+            args.push("--sentinel".into());
+        }
         if self.aof {
             args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
         }
@@ -137,10 +168,17 @@ impl RedisServerBuilder {
                 .map(String::from),
             );
         }
+        let cert_dir = self.cert_dir.clone().unwrap_or_else(|| dir.clone());
         let tls_port = self.tls.then(|| {
-            tls::make_certificates(&dir);
-            let port = ports::ephemeral();
-            args.extend(tls::server_args(&dir, port));
+            tls::make_certificates(&cert_dir);
+            let port = if self.cluster {
+                // With TLS on the bus, the bus port is the TLS port + 10000.
+                args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+                ports::cluster()
+            } else {
+                ports::ephemeral()
+            };
+            args.extend(tls::server_args(&cert_dir, port));
             port
         });
         args.extend(self.args);
@@ -163,6 +201,7 @@ impl RedisServerBuilder {
                         child: Some(child),
                         port,
                         tls_port,
+                        cert_dir,
                         dir,
                         args,
                         _tempdir: tempdir,
@@ -200,6 +239,8 @@ pub struct RedisServer {
     pid: u32,
     port: u16,
     tls_port: Option<u16>,
+    /// Where its TLS certificates are.
+    cert_dir: PathBuf,
     dir: PathBuf,
     /// Arguments beyond the per-launch ones (port, dir, logging).
     args: Vec<String>,
@@ -220,6 +261,8 @@ impl RedisServer {
             aof: false,
             cluster: false,
             tls: false,
+            cert_dir: None,
+            sentinel: None,
             args: Vec::new(),
         }
     }
@@ -252,7 +295,12 @@ impl RedisServer {
 
     /// The PEM file of the CA that signed the server's TLS certificate.
     pub fn tls_ca_file(&self) -> PathBuf {
-        self.dir.join(tls::CA_CERT)
+        self.cert_dir.join(tls::CA_CERT)
+    }
+
+    /// The TLS port, if the server was started with [`RedisServerBuilder::tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The process id of the current (or last) process.

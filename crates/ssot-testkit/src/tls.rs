@@ -64,12 +64,14 @@ pub(crate) fn make_certificates(dir: &Path) {
         ]
         .concat(),
     );
+    // clientAuth too: on a TLS cluster bus every node presents this certificate as a client,
+    // and Redis always verifies bus clients.
     std::fs::write(
         dir.join("tls-server.ext"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
          basicConstraints=CA:FALSE\n\
          keyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\n",
+         extendedKeyUsage=serverAuth,clientAuth\n",
     )
     .unwrap_or_else(|e| panic!("ssot-testkit: cannot write tls-server.ext: {e}"));
     openssl(

@@ -49,7 +49,7 @@ struct TlsView<'a> {
 impl Serialize for RedisConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         RedisView {
-            url: self.redacted_urls().join(","),
+            url: shown_url(&self.topology),
             app: &self.app,
             command_timeout_ms: self.command_timeout,
             connect_timeout_ms: self.connect_timeout,
@@ -69,6 +69,36 @@ impl Serialize for RedisConfig {
     }
 }
 
+/// The `url` setting that reads back as `topology`, passwords redacted.
+fn shown_url(topology: &Topology) -> String {
+    match topology {
+        Topology::Sentinel { sentinels, master } => {
+            let scheme = if sentinels[0].starts_with("rediss://") {
+                "rediss"
+            } else {
+                "redis"
+            };
+            let hosts: Vec<String> = sentinels
+                .iter()
+                .map(|url| {
+                    let shown = redact_url(url);
+                    match shown.split_once("://") {
+                        Some((_, host)) => host.trim_end_matches('/').to_owned(),
+                        None => shown,
+                    }
+                })
+                .collect();
+            format!("{scheme}+sentinel://{}/{master}", hosts.join(","))
+        }
+        other => other
+            .urls()
+            .into_iter()
+            .map(redact_url)
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
 impl fmt::Display for RedisConfig {
     /// The `[redis]` table's content as TOML (without the `[redis]` header).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,6 +114,14 @@ impl fmt::Debug for Topology {
             Topology::Cluster(urls) => f
                 .debug_tuple("Cluster")
                 .field(&urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>())
+                .finish(),
+            Topology::Sentinel { sentinels, master } => f
+                .debug_struct("Sentinel")
+                .field(
+                    "sentinels",
+                    &sentinels.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+                )
+                .field("master", master)
                 .finish(),
         }
     }

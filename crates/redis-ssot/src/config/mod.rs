@@ -240,6 +240,15 @@ pub enum Topology {
     Single(String),
     /// A Redis Cluster, reached through these seed nodes (full URLs).
     Cluster(Vec<String>),
+    /// A master and its replicas watched by Redis Sentinel: the master named `master`, found
+    /// through these Sentinels (full URLs; the first carries the master's credentials, if
+    /// any). Connections go to whichever node the Sentinels name master now.
+    Sentinel {
+        /// The Sentinels, as `redis://host:port` (`rediss://` for TLS).
+        sentinels: Vec<String>,
+        /// The name the Sentinels monitor the master under.
+        master: String,
+    },
 }
 
 /// Validated settings of the manager.
@@ -393,7 +402,9 @@ impl Topology {
     pub(crate) fn urls(&self) -> Vec<&str> {
         match self {
             Topology::Single(url) => vec![url.as_str()],
-            Topology::Cluster(urls) => urls.iter().map(String::as_str).collect(),
+            Topology::Cluster(urls) | Topology::Sentinel {
+                sentinels: urls, ..
+            } => urls.iter().map(String::as_str).collect(),
         }
     }
 }

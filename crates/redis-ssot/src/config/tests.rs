@@ -66,6 +66,53 @@ fn cluster_forms() {
 }
 
 #[test]
+fn sentinel_forms() {
+    let resolve = |url: &str| {
+        RedisOptions {
+            url: Some(url.into()),
+            ..Default::default()
+        }
+        .resolve()
+    };
+    let cfg = resolve("redis+sentinel://:pw@a:26379, b:26380/my-master").unwrap();
+    assert_eq!(
+        cfg.topology,
+        Topology::Sentinel {
+            sentinels: vec!["redis://:pw@a:26379".into(), "redis://b:26380".into()],
+            master: "my-master".into(),
+        }
+    );
+    assert!(!cfg.is_cluster());
+    let shown = cfg.to_string();
+    assert!(
+        shown.contains("url = \"redis+sentinel://:***@a:26379,b:26380/my-master\""),
+        "{shown}"
+    );
+    assert!(!format!("{cfg:?}").contains("pw@"), "{cfg:?}");
+    let again = resolve("redis+sentinel://a:1,b:2/m").unwrap();
+    let read_back = RedisOptions::from_toml(&again.to_string())
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(read_back, again);
+    for (bad, says) in [
+        ("redis+sentinel://a:26379", "master name is missing"),
+        ("redis+sentinel://a:26379/", "master name must be"),
+        ("redis+sentinel://a:26379/x:y", "master name must be"),
+        ("redis+sentinel://a/m", "a Sentinel is host:port"),
+        ("redis+sentinel://a:1,b:x/m", "invalid port"),
+    ] {
+        match resolve(bad) {
+            Err(Error::Config { key, reason }) => {
+                assert_eq!(key, "redis.url", "{bad}");
+                assert!(reason.contains(says), "{bad}: {reason}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn secrets_redacted() {
     let opts = RedisOptions {
         url: Some("redis://user:hunter2@localhost:6379/0".into()),
@@ -183,7 +230,8 @@ fn a_bad_url_from_the_environment_names_its_variable() {
             err.to_string(),
             format!(
                 "invalid configuration: {name}: expected a URL like redis://host:6379 \
-                 (redis://, rediss://, redis+cluster:// or rediss+cluster://), got \"localhost:6379\""
+                 (redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// \
+                 or rediss+sentinel://), got \"localhost:6379\""
             )
         );
     }

@@ -9,8 +9,8 @@ use super::{ConfigError, Topology};
 /// The setting a URL from the configuration file is reported as.
 const FILE_KEY: &str = "redis.url";
 
-/// The `url` setting as written: one URL, a comma-separated node list, or
-/// `redis+cluster://`, with where it came from. `Debug` and `Serialize` replace its password
+/// The `url` setting as written: one URL, a comma-separated node list,
+/// `redis+cluster://` or `redis+sentinel://`, with where it came from. `Debug` and `Serialize` replace its password
 /// by `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisUrl {
@@ -96,6 +96,14 @@ pub(super) fn parse_topology(url: &RedisUrl) -> Result<Topology, ConfigError> {
             return Ok(Topology::Cluster(nodes));
         }
     }
+    for (prefix, scheme) in [
+        ("redis+sentinel://", "redis"),
+        ("rediss+sentinel://", "rediss"),
+    ] {
+        if let Some(rest) = raw.strip_prefix(prefix) {
+            return parse_sentinel(key, scheme, rest);
+        }
+    }
     let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
     if parts.len() > 1 {
         let nodes = parts
@@ -108,7 +116,54 @@ pub(super) fn parse_topology(url: &RedisUrl) -> Result<Topology, ConfigError> {
 }
 
 /// The forms a URL may take, for error messages.
-const FORMS: &str = "redis://, rediss://, redis+cluster:// or rediss+cluster://";
+const FORMS: &str = "redis://, rediss://, redis+cluster://, rediss+cluster://, \
+                     redis+sentinel:// or rediss+sentinel://";
+
+/// `host:port[,host:port...]/<master-name>` after `redis+sentinel://`: the Sentinels and the
+/// name they monitor the master under. Credentials before the first host are the master's.
+fn parse_sentinel(key: &str, scheme: &str, rest: &str) -> Result<Topology, ConfigError> {
+    let Some((hosts, master)) = rest.rsplit_once('/') else {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "expected {scheme}+sentinel://host:port[,host:port...]/<master-name>, \
+                 the master name is missing in {}",
+                redact_urls(rest)
+            ),
+        ));
+    };
+    if master.is_empty()
+        || !master
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(ConfigError::new(
+            key,
+            format!("the Sentinel master name must be [A-Za-z0-9_.-]+, got {master:?}"),
+        ));
+    }
+    let sentinels = hosts
+        .split(',')
+        .map(|host| {
+            let url = check_url(key, &format!("{scheme}://{}", host.trim()))?;
+            let parsed = url::Url::parse(&url).map_err(|e| ConfigError::new(key, e.to_string()))?;
+            if parsed.port().is_none() || !matches!(parsed.path(), "" | "/") {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "a Sentinel is host:port (Sentinels listen on 26379 by default), got {:?}",
+                        redact_url(host.trim())
+                    ),
+                ));
+            }
+            Ok(url)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Topology::Sentinel {
+        sentinels,
+        master: master.to_owned(),
+    })
+}
 
 fn check_url(key: &str, raw: &str) -> Result<String, ConfigError> {
     if !raw.contains("://") {

@@ -10,6 +10,7 @@ mod jobs_partitions;
 mod lanes;
 mod manager;
 mod observability;
+mod sentinel;
 mod sharded_pubsub;
 mod stores_events;
 mod stores_jobs_locks_state;

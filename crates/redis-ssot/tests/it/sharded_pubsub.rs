@@ -178,15 +178,7 @@ async fn a_subscription_follows_its_master_through_a_failover() {
         Ok(Some(LiveEvent::Gap)) => {}
         other => panic!("after the failover, expected a gap: {other:?}"),
     }
-    let second = loop {
-        match events.append(&user, "tick", &data).await {
-            Ok(id) => break id,
-            Err(err) => {
-                assert!(err.is_transient(), "{err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
+    let second = crate::support::append_when_served(&events, &user, &data).await;
     loop {
         match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
             Ok(Some(LiveEvent::Event(frame))) if frame.id() == second => break,

@@ -36,3 +36,20 @@ pub(crate) fn alive_tasks() -> usize {
         .metrics()
         .num_alive_tasks()
 }
+
+/// Appends once the user's shard serves again (after a failover), retrying transient errors.
+pub(crate) async fn append_when_served(
+    events: &redis_ssot::stores::events::Events,
+    user: &redis_ssot::UserScope,
+    data: &serde_json::value::RawValue,
+) -> redis_ssot::stores::events::EventId {
+    loop {
+        match events.append(user, "tick", data).await {
+            Ok(id) => return id,
+            Err(err) => {
+                assert!(err.is_transient(), "{err}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -155,3 +155,94 @@ fn tls_settings_are_checked_with_the_key_named() {
     assert!(cluster.tls.is_some());
     let _ = std::fs::remove_file(&not_pem);
 }
+
+/// Issue 10 section 6: a 3-master Cluster with a replica per master, TLS everywhere (clients,
+/// bus, replication). Commands reach every shard over TLS, sharded and classic pub/sub
+/// deliver, and after a master's SIGKILL the promoted replica, which got the user's log by
+/// TLS replication, serves the user over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_pubsub_and_a_failover_run_over_tls_on_a_cluster() {
+    use redis_ssot::UserScope;
+    use redis_ssot::stores::events::{Events, LiveEvent};
+    use serde_json::value::RawValue;
+
+    let cluster = tokio::task::spawn_blocking(|| ssot_testkit::RedisCluster::with_tls(3, 1))
+        .await
+        .unwrap();
+    let mut options = fast_options(&cluster.tls_cluster_url());
+    options.tls = Some(TlsOptions {
+        ca_file: Some(cluster.tls_ca_file()),
+        ..TlsOptions::default()
+    });
+    let manager = RedisManager::connect(options.resolve().unwrap())
+        .await
+        .expect("connects over TLS");
+
+    // Commands on every shard.
+    for n in 0..30 {
+        let key = format!("{{u:tls-{n}}}:k");
+        let _: () = manager
+            .query(redis::cmd("SET").arg(&key).arg(n))
+            .await
+            .unwrap();
+        let got: u32 = manager.query(redis::cmd("GET").arg(&key)).await.unwrap();
+        assert_eq!(got, n);
+    }
+    // The manager's connections and the replication links are all on TLS ports.
+    for master in cluster.masters() {
+        let node = &cluster.nodes()[master];
+        let tls_port = format!(":{}", node.tls_port().unwrap());
+        let clients = node.client_list();
+        let ours: Vec<_> = clients
+            .iter()
+            .filter(|c| c.name.starts_with("ssot:test:") || c.flags.contains('S'))
+            .collect();
+        assert!(ours.iter().any(|c| c.flags.contains('S')), "{clients:?}");
+        assert!(ours.iter().any(|c| c.name == "ssot:test:command"), "{clients:?}");
+        for client in ours {
+            let laddr = client.fields.get("laddr").cloned().unwrap_or_default();
+            assert!(laddr.ends_with(&tls_port), "{} ({}) on {laddr}", client.name, client.flags);
+        }
+    }
+
+    // Sharded pub/sub (a user's events) and classic pub/sub.
+    let events = Events::new(manager.clone());
+    let user = UserScope::parse("tls-user").unwrap();
+    let victim = cluster.master_of_slot(cluster.key_slot(&format!("{{u:{}}}", user.user())));
+    let mut live = events.subscribe(&user).await.unwrap();
+    let mut news = manager.subscribe("news").await.unwrap();
+    let data = RawValue::from_string("{\"n\":1}".to_owned()).unwrap();
+    let first = events.append(&user, "tick", &data).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), live.recv()).await {
+        Ok(Some(LiveEvent::Event(frame))) => assert_eq!(frame.id(), first),
+        other => panic!("before the failover: {other:?}"),
+    }
+    let _: u64 = manager.publish("news", "one").await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(2), news.recv()).await,
+        Ok(Some(SubscriptionEvent::Message(m))) if m.as_ref() == b"one"
+    ));
+
+    // The user's master dies; its replica, promoted, serves the user over TLS.
+    let (cluster, promoted, _) = crate::failover::fail_over(cluster, victim).await;
+    let second = crate::support::append_when_served(&events, &user, &data).await;
+    let replay = events
+        .replay_after(&user, redis_ssot::stores::events::EventId::ZERO, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = replay.events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [first, second], "the log survived on the promoted replica");
+    let promoted_node = &cluster.nodes()[promoted];
+    let tls_port = format!(":{}", promoted_node.tls_port().unwrap());
+    let on_promoted: Vec<_> = promoted_node
+        .client_list()
+        .into_iter()
+        .filter(|c| c.name.starts_with("ssot:test:"))
+        .collect();
+    assert!(!on_promoted.is_empty());
+    for client in on_promoted {
+        let laddr = client.fields.get("laddr").cloned().unwrap_or_default();
+        assert!(laddr.ends_with(&tls_port), "{} on {laddr}", client.name);
+    }
+    drop(cluster);
+}

@@ -49,9 +49,16 @@ fn launch(port: u16, dir: &Path, args: &[String]) -> Result<Child, StartError> {
                 dir.display()
             ))
         })?;
+    // A first argument that is no option is a config file (a Sentinel's), which
+    // redis-server reads only in first place.
+    let (file, args) = match args.split_first() {
+        Some((file, rest)) if !file.starts_with("--") => (Some(file), rest),
+        _ => (None, args),
+    };
     let mut command = Command::new("setpriv");
     command
         .args(["--pdeathsig", "KILL", "--", "redis-server"])
+        .args(file)
         .arg("--port")
         .arg(port.to_string())
         .args([

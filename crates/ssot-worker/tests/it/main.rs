@@ -1,5 +1,6 @@
 //! Worker integration tests: real redis-server, real faults, in-process workers (one binary).
 
+mod cluster_failover;
 mod crash;
 mod demo;
 mod fuzz;
