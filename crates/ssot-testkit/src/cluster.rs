@@ -42,6 +42,20 @@ impl RedisCluster {
     /// If fewer than 3 masters are asked for, a node does not start, `redis-cli --cluster
     /// create` fails, or the cluster is not ready within 30 s.
     pub fn with(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        RedisCluster::launch(masters, replicas_per_master, false)
+    }
+
+    /// Like [`with`](Self::with), every node with AOF persistence (`appendfsync always`), so
+    /// a master restarted on its port before a failover keeps every acknowledged write
+    /// (without it, it comes back empty and its replica syncs the emptiness).
+    ///
+    /// # Panics
+    /// As [`with`](Self::with).
+    pub fn with_aof(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        RedisCluster::launch(masters, replicas_per_master, true)
+    }
+
+    fn launch(masters: usize, replicas_per_master: usize, aof: bool) -> RedisCluster {
         assert!(
             masters >= 3,
             "ssot-testkit: a Redis Cluster needs at least 3 masters, asked for {masters}"
@@ -51,6 +65,7 @@ impl RedisCluster {
             .map(|_| {
                 RedisServer::builder()
                     .cluster(true)
+                    .aof(aof)
                     // A failed master's slots are uncovered until its replica is promoted;
                     // with full coverage required, every node would refuse every query
                     // meanwhile, and a fault could not stay on its shard.
