@@ -16,8 +16,10 @@ pub(crate) struct Episode {
     /// The kind, for counting: `redis-kill`, `gateway-kill`, ...
     pub(crate) kind: &'static str,
     pub(crate) start: Instant,
-    /// A fault of a Redis node (kill, pause, restart): acknowledged writes just before it
-    /// may be lost on a Cluster (see [`super::LOSS_WINDOW`]).
+    /// When it was healed.
+    pub(crate) end: Instant,
+    /// A fault of a Redis node (kill, pause, restart): acknowledged writes from just before
+    /// it until just after it healed may be lost on a Cluster (see [`super::LOSS_WINDOW`]).
     pub(crate) redis_node: bool,
 }
 
@@ -74,14 +76,19 @@ impl Schedule {
             let start = Instant::now();
             let what = self.apply(kind);
             let end = Instant::now();
+            // Unix ms too: event ids carry them, which places a gap against the faults.
             eprintln!(
-                "chaos: t={:6.1}s {what} ({:.1}s)",
+                "chaos: t={:6.1}s unix_ms={} {what} ({:.1}s)",
                 start.duration_since(self.started).as_secs_f64(),
+                redis_ssot::clock::unix_ms()
+                    - end.elapsed().as_millis() as u64
+                    - (end - start).as_millis() as u64,
                 (end - start).as_secs_f64()
             );
             episodes.push(Episode {
                 kind,
                 start,
+                end,
                 redis_node: kind.starts_with("redis-"),
             });
             if let Err(problem) = self.redis.wait_ready() {
