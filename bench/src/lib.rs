@@ -13,7 +13,10 @@
 //!   `MultiplexedConnection`, and through `redis-benchmark` as a subprocess.
 //! - [`metrics`]: the gateway's metrics recorder, installed unless a run is named metrics-off.
 //! - [`report`]: JSON lines in, Markdown table and ratios out.
+//! - [`chaos`]: randomized faults against real gateways, worker and Redis, with exact
+//!   accounting of every acknowledged event and chat message (`bench/chaos/run.sh`).
 
+pub mod chaos;
 pub mod contenders;
 pub mod load;
 pub mod metrics;

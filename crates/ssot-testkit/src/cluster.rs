@@ -44,7 +44,7 @@ impl RedisCluster {
     /// If fewer than 3 masters are asked for, a node does not start, `redis-cli --cluster
     /// create` fails, or the cluster is not ready within 30 s.
     pub fn with(masters: usize, replicas_per_master: usize) -> RedisCluster {
-        RedisCluster::start_nodes(masters, replicas_per_master, false)
+        RedisCluster::start_nodes(masters, replicas_per_master, false, false)
     }
 
     /// Like [`with`](Self::with), over TLS: every node also listens on a TLS port with a
@@ -56,10 +56,25 @@ impl RedisCluster {
     /// # Panics
     /// As [`with`](Self::with); also if `openssl(1)` is missing.
     pub fn with_tls(masters: usize, replicas_per_master: usize) -> RedisCluster {
-        RedisCluster::start_nodes(masters, replicas_per_master, true)
+        RedisCluster::start_nodes(masters, replicas_per_master, true, false)
     }
 
-    fn start_nodes(masters: usize, replicas_per_master: usize, tls: bool) -> RedisCluster {
+    /// Like [`with`](Self::with), every node with AOF persistence (`appendfsync always`), so
+    /// a master restarted on its port before a failover keeps every acknowledged write
+    /// (without it, it comes back empty and its replica syncs the emptiness).
+    ///
+    /// # Panics
+    /// As [`with`](Self::with).
+    pub fn with_aof(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        RedisCluster::start_nodes(masters, replicas_per_master, false, true)
+    }
+
+    fn start_nodes(
+        masters: usize,
+        replicas_per_master: usize,
+        tls: bool,
+        aof: bool,
+    ) -> RedisCluster {
         assert!(
             masters >= 3,
             "ssot-testkit: a Redis Cluster needs at least 3 masters, asked for {masters}"
@@ -75,6 +90,7 @@ impl RedisCluster {
             .map(|_| {
                 let mut builder = RedisServer::builder()
                     .cluster(true)
+                    .aof(aof)
                     // A failed master's slots are uncovered until its replica is promoted;
                     // with full coverage required, every node would refuse every query
                     // meanwhile, and a fault could not stay on its shard.
@@ -96,9 +112,11 @@ impl RedisCluster {
         let output = create
             .arg("--cluster")
             .arg("create")
-            .args(nodes.iter().map(|n| {
-                format!("127.0.0.1:{}", n.tls_port().unwrap_or_else(|| n.port()))
-            }))
+            .args(
+                nodes
+                    .iter()
+                    .map(|n| format!("127.0.0.1:{}", n.tls_port().unwrap_or_else(|| n.port()))),
+            )
             .args([
                 "--cluster-replicas",
                 &replicas_per_master.to_string(),

@@ -1,6 +1,7 @@
 //! The `ssot` binary end to end, as real processes against real redis-server processes.
 
 mod browser;
+mod chaos;
 mod config_file;
 mod demo;
 mod doctor;
