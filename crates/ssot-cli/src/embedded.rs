@@ -293,7 +293,13 @@ fn restart_delay(failures: u32) -> Duration {
 }
 
 fn spawn_server(port: u16, dir: &Path) -> std::io::Result<Child> {
-    Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    // A process group of its own: Ctrl-C in the terminal stops the demo, which then stops
+    // the server; were the server to get the signal too, its exit would look like a crash
+    // to the supervisor.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
         .args([
             "--port",
             &port.to_string(),

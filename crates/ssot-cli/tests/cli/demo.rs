@@ -89,14 +89,30 @@ fn a_second_demo_on_the_same_data_refuses_to_start_a_second_server() {
     let data = tempfile::tempdir().unwrap();
     let demo = Demo::start(data.path());
     let server = demo.redis();
-    let out = Command::new(env!("CARGO_BIN_EXE_ssot"))
+    let mut second = Command::new(env!("CARGO_BIN_EXE_ssot"))
         .args(["demo", "--listen", &format!("127.0.0.1:{}", free_port())])
         .arg("--data")
         .arg(data.path())
         .env_remove("REDIS_URL")
         .current_dir(data.path())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    // A second demo that starts instead of refusing would run until stopped.
+    let start = Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(15) {
+            kill(second.id(), "-TERM");
+            let out = second.wait_with_output().unwrap();
+            panic!(
+                "a second demo on the same data started instead of refusing:\n{}",
+                text(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = second.wait_with_output().unwrap();
     let said = text(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
