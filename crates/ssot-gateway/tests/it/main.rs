@@ -12,4 +12,5 @@ mod messages;
 mod openapi;
 mod outages;
 mod revocation;
+mod sentinel;
 mod support;
