@@ -174,6 +174,8 @@ async fn commands_pubsub_and_a_failover_run_over_tls_on_a_cluster() {
         ca_file: Some(cluster.tls_ca_file()),
         ..TlsOptions::default()
     });
+    // Six TLS handshakes per connection: more than the fast 300 ms on a loaded machine.
+    options.connect_timeout_ms = Some(2000);
     let manager = RedisManager::connect(options.resolve().unwrap())
         .await
         .expect("connects over TLS");

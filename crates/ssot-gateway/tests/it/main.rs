@@ -15,4 +15,5 @@ mod messages;
 mod openapi;
 mod outages;
 mod revocation;
+mod sentinel;
 mod support;
