@@ -131,7 +131,10 @@ fn after_fork_in_child() {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let hooks = PyDict::new(m.py());
     hooks.set_item("before", wrap_pyfunction!(before_fork, m)?)?;
-    hooks.set_item("after_in_parent", wrap_pyfunction!(after_fork_in_parent, m)?)?;
+    hooks.set_item(
+        "after_in_parent",
+        wrap_pyfunction!(after_fork_in_parent, m)?,
+    )?;
     hooks.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, m)?)?;
     m.py()
         .import("os")?

@@ -93,9 +93,7 @@ impl RedisCluster {
         let started = Instant::now();
         let node = &self.nodes()[index];
         loop {
-            let info = node
-                .try_cli(&["INFO", "replication"])
-                .unwrap_or_default();
+            let info = node.try_cli(&["INFO", "replication"]).unwrap_or_default();
             let field = |name: &str| {
                 info.lines()
                     .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))

@@ -138,9 +138,8 @@ impl RedisServerBuilder {
         let mut args: Vec<String> = Vec::new();
         if let Some(conf) = &self.sentinel {
             let file = dir.join("sentinel.conf");
-            fs::write(&file, conf).unwrap_or_else(|e| {
-                panic!("ssot-testkit: cannot write {}: {e}", file.display())
-            });
+            fs::write(&file, conf)
+                .unwrap_or_else(|e| panic!("ssot-testkit: cannot write {}: {e}", file.display()));
             // The config file first: redis-server reads one only there.
             args.push(file.display().to_string());
             args.push("--sentinel".into());

@@ -402,7 +402,8 @@ impl Topology {
     pub(crate) fn urls(&self) -> Vec<&str> {
         match self {
             Topology::Single(url) => vec![url.as_str()],
-            Topology::Cluster(urls) | Topology::Sentinel {
+            Topology::Cluster(urls)
+            | Topology::Sentinel {
                 sentinels: urls, ..
             } => urls.iter().map(String::as_str).collect(),
         }

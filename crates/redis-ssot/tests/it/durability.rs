@@ -219,7 +219,11 @@ async fn appends_across_a_failover(min_replicas_acked: u32, replica_lag: Duratio
                 break;
             };
             after = last.id;
-            stored.extend(page.events.into_iter().map(|e| (e.id, e.data.get().to_owned())));
+            stored.extend(
+                page.events
+                    .into_iter()
+                    .map(|e| (e.id, e.data.get().to_owned())),
+            );
         }
         loss.acked += acked.len();
         loss.acked_after_rejoin += acked.iter().filter(|a| a.2 > rejoined_at).count();
@@ -277,7 +281,10 @@ async fn unacknowledged_appends_loss_window_is_measured() {
         );
         assert!(loss.acked > 100, "under load: {} acknowledged", loss.acked);
         if !lag.is_zero() {
-            assert!(loss.lost > 0, "a lagging replica loses acknowledged appends");
+            assert!(
+                loss.lost > 0,
+                "a lagging replica loses acknowledged appends"
+            );
         }
     }
 }

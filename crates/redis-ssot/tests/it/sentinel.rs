@@ -102,10 +102,14 @@ async fn the_manager_follows_a_sentinel_failover() {
     assert!(!manager_connections(master).is_empty());
 
     // The subscription followed as well.
-    eventually(Duration::from_secs(3), "a message after the failover", || {
-        let manager = manager.clone();
-        async move { manager.publish("news", "after").await.is_ok_and(|n| n > 0) }
-    })
+    eventually(
+        Duration::from_secs(3),
+        "a message after the failover",
+        || {
+            let manager = manager.clone();
+            async move { manager.publish("news", "after").await.is_ok_and(|n| n > 0) }
+        },
+    )
     .await;
     let got = tokio::time::timeout(Duration::from_secs(3), async {
         loop {

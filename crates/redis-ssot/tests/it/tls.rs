@@ -200,10 +200,18 @@ async fn commands_pubsub_and_a_failover_run_over_tls_on_a_cluster() {
             .filter(|c| c.name.starts_with("ssot:test:") || c.flags.contains('S'))
             .collect();
         assert!(ours.iter().any(|c| c.flags.contains('S')), "{clients:?}");
-        assert!(ours.iter().any(|c| c.name == "ssot:test:command"), "{clients:?}");
+        assert!(
+            ours.iter().any(|c| c.name == "ssot:test:command"),
+            "{clients:?}"
+        );
         for client in ours {
             let laddr = client.fields.get("laddr").cloned().unwrap_or_default();
-            assert!(laddr.ends_with(&tls_port), "{} ({}) on {laddr}", client.name, client.flags);
+            assert!(
+                laddr.ends_with(&tls_port),
+                "{} ({}) on {laddr}",
+                client.name,
+                client.flags
+            );
         }
     }
 
@@ -233,7 +241,11 @@ async fn commands_pubsub_and_a_failover_run_over_tls_on_a_cluster() {
         .await
         .unwrap();
     let ids: Vec<_> = replay.events.iter().map(|e| e.id).collect();
-    assert_eq!(ids, [first, second], "the log survived on the promoted replica");
+    assert_eq!(
+        ids,
+        [first, second],
+        "the log survived on the promoted replica"
+    );
     let promoted_node = &cluster.nodes()[promoted];
     let tls_port = format!(":{}", promoted_node.tls_port().unwrap());
     let on_promoted: Vec<_> = promoted_node

@@ -47,7 +47,10 @@ async fn a_socket_stays_open_across_a_sentinel_failover() {
     let mut n = 3;
     let deadline = Instant::now() + Duration::from_secs(10);
     while acked.len() < 6 {
-        assert!(Instant::now() < deadline, "publishes not accepted after the failover");
+        assert!(
+            Instant::now() < deadline,
+            "publishes not accepted after the failover"
+        );
         if let Ok(id) = publisher
             .publish("sentinel-user", "tick", serde_json::json!({ "n": n }))
             .await

@@ -31,10 +31,8 @@ async fn a_master_killed_while_jobs_run_loses_and_repeats_no_job() {
     let jobs = Jobs::with_config(redis.clone(), ssot_worker::AGENT_QUEUE, config).unwrap();
 
     // The victim masters partition 0 of the queue and some users' event streams.
-    let victim = cluster.master_of_slot(cluster.key_slot(&format!(
-        "{{jobs:{}}}",
-        ssot_worker::AGENT_QUEUE
-    )));
+    let victim =
+        cluster.master_of_slot(cluster.key_slot(&format!("{{jobs:{}}}", ssot_worker::AGENT_QUEUE)));
     let mut sent = Vec::new();
     for m in 0..PER_USER {
         for u in 0..USERS {
@@ -56,7 +54,10 @@ async fn a_master_killed_while_jobs_run_loses_and_repeats_no_job() {
         .map(|u| format!("cw{u}"))
         .filter(|u| cluster.master_of_slot(cluster.key_slot(&format!("{{u:{u}}}"))) == victim)
         .collect();
-    assert!(!victim_users.is_empty(), "some users' events live on the victim");
+    assert!(
+        !victim_users.is_empty(),
+        "some users' events live on the victim"
+    );
 
     // Runs of four 100 ms steps, eight at a time: the queue lasts well past the kill.
     let mut workers = Vec::new();
@@ -84,7 +85,10 @@ async fn a_master_killed_while_jobs_run_loses_and_repeats_no_job() {
         let runs = runs(&redis, user).await;
         unfinished += PER_USER - runs.values().filter(|r| ended(r)).count();
     }
-    assert!(unfinished > 0, "the kill comes while the victim's users have jobs");
+    assert!(
+        unfinished > 0,
+        "the kill comes while the victim's users have jobs"
+    );
     let cluster = tokio::task::spawn_blocking(move || {
         cluster.kill_master_and_wait_failover(victim);
         cluster
