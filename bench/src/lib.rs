@@ -25,3 +25,16 @@ pub mod report;
 pub use contenders::{Contender, RunSettings, run};
 pub use load::{Cell, Measured, Op, Stats, Workload};
 pub use metrics::Metrics;
+
+/// An HS256 JWT for `user` valid 6 hours, as `ssot serve` accepts with `SSOT_JWT_SECRET` =
+/// `secret` (the load generators' users).
+pub fn hs256_token(secret: &str, user: &str) -> String {
+    let exp = redis_ssot::clock::unix_secs() + 6 * 3600;
+    let claims = serde_json::json!({ "sub": user, "exp": exp });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("an HS256 token encodes")
+}

@@ -35,6 +35,12 @@ struct Args {
     /// Mean seconds between faults.
     #[arg(long, default_value_t = 4.0)]
     fault_gap: f64,
+    /// Only these fault kinds (comma-separated), e.g. `redis-kill,gateway-kill`.
+    #[arg(long, value_delimiter = ',')]
+    faults: Vec<String>,
+    /// `SSOT_LOG` of the `ssot` processes, e.g. `info,redis_ssot=debug`.
+    #[arg(long, default_value = "warn")]
+    ssot_log: String,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
     config.users = args.users;
     config.sockets_per_user = args.sockets;
     config.fault_gap = Duration::from_secs_f64(args.fault_gap);
+    config.faults = args.faults;
+    config.ssot_log = args.ssot_log;
     match chaos::run(&config) {
         Ok(report) => {
             print!("{report}");

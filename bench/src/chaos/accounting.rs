@@ -74,6 +74,13 @@ pub(crate) async fn settle(
     }
 }
 
+impl Settled {
+    /// Whether everything arrived within the settle time.
+    pub(crate) fn complete(&self) -> bool {
+        self.complete
+    }
+}
+
 fn is_terminal(name: &str) -> bool {
     name == "agent_completed" || name == "agent_failed"
 }
@@ -256,9 +263,10 @@ impl Report {
                 skipped_behind_lost += skipped.len();
                 if !missing.is_empty() {
                     failures.push(format!(
-                        "{} socket {s} (gateway{}): {} events of the stream never delivered: {}",
+                        "{} socket {s} (gateway{}, last status {}): {} events of the stream never delivered: {}",
                         user.name,
                         log.gateway,
+                        log.last_status.as_deref().unwrap_or("none"),
                         missing.len(),
                         ranges(stream, &missing)
                     ));

@@ -54,6 +54,8 @@ pub(crate) struct SocketLog {
     /// Refused handshakes by HTTP status (0: no connection at all).
     pub(crate) refusals: BTreeMap<u16, u64>,
     pub(crate) degraded: u64,
+    /// The last `status` frame's `redis` (`ok`, `degraded`), if any.
+    pub(crate) last_status: Option<String>,
     /// `error` frames by code.
     pub(crate) errors: BTreeMap<String, u64>,
 }
@@ -174,14 +176,7 @@ pub(crate) async fn run_load(
 }
 
 fn token(user: &str) -> String {
-    let exp = redis_ssot::clock::unix_secs() + 6 * 3600;
-    let claims = serde_json::json!({ "sub": user, "exp": exp });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("an HS256 token encodes")
+    crate::hs256_token(SECRET, user)
 }
 
 /// One logical socket: connects to its gateway, resumes after the last event it has after
@@ -333,7 +328,13 @@ fn on_frame(user: &UserLog, s: usize, text: &str) {
                 }
             }
         }
-        Some("status") if v["redis"] == "degraded" => lock(&user.sockets[s]).degraded += 1,
+        Some("status") => {
+            let mut log = lock(&user.sockets[s]);
+            if v["redis"] == "degraded" {
+                log.degraded += 1;
+            }
+            log.last_status = v["redis"].as_str().map(str::to_owned);
+        }
         Some("error") => {
             let code = v["code"].as_str().unwrap_or("?").to_owned();
             *lock(&user.sockets[s]).errors.entry(code).or_default() += 1;

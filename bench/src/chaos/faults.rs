@@ -30,6 +30,8 @@ pub(crate) struct Schedule {
     procs: Procs,
     gap: Duration,
     started: Instant,
+    /// Kinds to draw from; empty: all of the topology's.
+    only: Vec<String>,
 }
 
 const SINGLE: &[&str] = &[
@@ -57,6 +59,7 @@ impl Schedule {
             procs,
             gap: config.fault_gap,
             started: Instant::now(),
+            only: config.faults.clone(),
         }
     }
 
@@ -67,11 +70,23 @@ impl Schedule {
         // Let the load start before the first fault.
         self.sleep(stop, Duration::from_secs(2));
         while !stop.load(Ordering::Acquire) {
-            let kinds = if self.redis.is_cluster() {
+            let all = if self.redis.is_cluster() {
                 CLUSTER
             } else {
                 SINGLE
             };
+            let kinds: Vec<&'static str> = all
+                .iter()
+                .copied()
+                .filter(|k| self.only.is_empty() || self.only.iter().any(|o| o == k))
+                .collect();
+            if kinds.is_empty() {
+                eprintln!(
+                    "chaos: no fault kind of {:?} applies to this topology",
+                    self.only
+                );
+                break;
+            }
             let kind = kinds[self.rng.random_range(0..kinds.len())];
             let start = Instant::now();
             let what = self.apply(kind);

@@ -41,6 +41,9 @@ pub use accounting::Report;
 /// sent to its replica is gone when the replica takes over.
 pub const LOSS_WINDOW: Duration = Duration::from_secs(1);
 
+/// Load without faults after the last one healed, before the load stops.
+const QUIET_TAIL: Duration = Duration::from_secs(10);
+
 /// Which Redis the run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topology {
@@ -94,6 +97,12 @@ pub struct ChaosConfig {
     pub fault_gap: Duration,
     /// How long to wait after the faults for everything to arrive.
     pub settle: Duration,
+    /// Fault kinds to draw from (`redis-kill`, `redis-pause`, `redis-restart`,
+    /// `proxy-blackhole`, `proxy-delay`, `gateway-kill`, `worker-kill`); empty: every kind
+    /// the topology has. Narrowing it helps to replay one failure.
+    pub faults: Vec<String>,
+    /// `SSOT_LOG` of the `ssot` processes (their logs are kept when the run fails).
+    pub ssot_log: String,
 }
 
 impl ChaosConfig {
@@ -111,6 +120,8 @@ impl ChaosConfig {
             chat_every: Duration::from_secs(3),
             fault_gap: Duration::from_secs(4),
             settle: Duration::from_secs(90),
+            faults: Vec::new(),
+            ssot_log: "warn".to_owned(),
         }
     }
 }
@@ -167,6 +178,9 @@ pub fn run(config: &ChaosConfig) -> anyhow::Result<Report> {
         config.settle
     );
 
+    // The load goes on a while after the last fault: recovery is judged under live traffic,
+    // not only by a final catch-up.
+    std::thread::sleep(QUIET_TAIL);
     // No new load; the sockets keep reading until they hold the whole streams.
     stop_load.store(true, Ordering::Release);
     let publishes = rt.block_on(load)?;
@@ -176,6 +190,11 @@ pub fn run(config: &ChaosConfig) -> anyhow::Result<Report> {
         config.settle,
         config.topology,
     ))?;
+    if !settle.complete() {
+        for port in &ports {
+            eprintln!("chaos: gateway :{port} /ready: {}", procs::ready(*port));
+        }
+    }
     record.stop_sockets();
     let report = Report::new(
         config,

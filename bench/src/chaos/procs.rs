@@ -50,6 +50,7 @@ struct Proc {
     log: PathBuf,
     ssot: PathBuf,
     dir: PathBuf,
+    log_filter: String,
 }
 
 impl Proc {
@@ -65,7 +66,7 @@ impl Proc {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("SSOT_JWT_SECRET", SECRET)
             .env("SSOT_SERVICE_KEY", SERVICE_KEY)
-            .env("SSOT_LOG", "warn")
+            .env("SSOT_LOG", &self.log_filter)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -137,6 +138,7 @@ impl Procs {
             child: None,
             ssot: ssot.clone(),
             dir: dir.to_owned(),
+            log_filter: config.ssot_log.clone(),
         };
         let mut gateways = Vec::new();
         for i in 0..2 {
@@ -198,4 +200,18 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// The body of a gateway's `GET /ready` (or why there is none), for a failure's diagnosis.
+pub(crate) fn ready(port: u16) -> String {
+    use std::io::{Read, Write};
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned())
+    })();
+    answer.unwrap_or_else(|e| format!("no answer: {e}"))
 }

@@ -12,7 +12,8 @@
 //!   reports its own disconnection, or when the health monitor says it hangs. A cluster
 //!   link ignores one node's errors and disconnections (the cluster client reconnects that
 //!   node, and the failure domain of its master judges it); it goes down only when no node
-//!   answers at all.
+//!   answers at all. The exception is the subscriber: a node's disconnection takes it down,
+//!   and it comes back as a fresh cluster connection with every channel subscribed again.
 //! - Behind Sentinel, each connection attempt asks the Sentinels which node is master now;
 //!   a lost connection or a `READONLY` reply (a demoted master) sends the link back there,
 //!   so the link follows a failover.
@@ -386,13 +387,15 @@ async fn forward_pushes(
         let Some(link) = link.upgrade() else { return };
         if push.kind == PushKind::Disconnection {
             // A cluster connection reports each node's disconnection and reconnects that node
-            // itself; only a single server's disconnection takes the link down. The role's
-            // consumer still hears of it (the subscriber marks its channels for a gap).
+            // itself: the command links stay up through it, so the users of the other masters
+            // are not touched. The subscriber starts over instead, with a fresh cluster
+            // connection that its hook subscribes again (a gap for every subscription): after
+            // the cluster client repaired a node in place, its sharded subscriptions were
+            // seen to stop delivering on every master, silently, for good (bench/chaos,
+            // issue 12). A single server's disconnection takes any link down.
             if link.config.is_cluster() {
-                if let Some(tx) = &link.push_tx {
-                    let _ = tx.send(push);
-                }
-                continue;
+                let Some(tx) = &link.push_tx else { continue };
+                let _ = tx.send(push);
             }
             link.mark_down(epoch, "disconnected");
             return;
