@@ -246,6 +246,26 @@ async fn commands_pubsub_and_a_failover_run_over_tls_on_a_cluster() {
         [first, second],
         "the log survived on the promoted replica"
     );
+    // The live subscription follows the slot to the promoted node: new events arrive live
+    // again (after a Gap that tells the reader to replay what it missed).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut gaps = 0;
+    'live: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live event on the promoted node within 15 s ({gaps} gaps)"
+        );
+        let id = events.append(&user, "tick", &data).await.unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(got) = tokio::time::timeout_at(until, live.recv()).await {
+            match got {
+                Some(LiveEvent::Event(frame)) if frame.id() == id => break 'live,
+                Some(LiveEvent::Event(_)) => {}
+                Some(LiveEvent::Gap) => gaps += 1,
+                other => panic!("after the failover: {other:?}"),
+            }
+        }
+    }
     let promoted_node = &cluster.nodes()[promoted];
     let tls_port = format!(":{}", promoted_node.tls_port().unwrap());
     let on_promoted: Vec<_> = promoted_node
