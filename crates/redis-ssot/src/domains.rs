@@ -154,8 +154,15 @@ impl Domains {
         key_of(cmd).map_or(Route::Keyless, |key| Route::Slot(slot_of_key(key)))
     }
 
-    /// Installs a new slot map; masters that own nothing any more are forgotten.
-    pub(crate) fn update(&self, ranges: SlotRanges) {
+    /// Installs a new slot map; masters that own nothing any more are forgotten. True when a
+    /// slot of the previous map now has another master (a failover, a moved slot).
+    pub(crate) fn update(&self, ranges: SlotRanges) -> bool {
+        let before = self.table.load_full();
+        let moved = before.iter().any(|(first, last, domain)| {
+            ranges
+                .iter()
+                .any(|(f, l, node)| f <= last && first <= l && node.as_str() != &*domain.name)
+        });
         let mut masters = self.masters.lock().unwrap_or_else(|e| e.into_inner());
         let mut table = Vec::with_capacity(ranges.len());
         let mut slots: HashMap<&str, u32> = HashMap::new();
@@ -175,6 +182,7 @@ impl Domains {
         });
         table.sort_unstable_by_key(|(first, _, _)| *first);
         self.table.store(Arc::new(table));
+        moved
     }
 
     /// The masters of the current slot map.

@@ -261,7 +261,16 @@ async fn refresh_slot_map(inner: &Inner) -> Result<()> {
         match reply {
             Ok(Ok(value)) => match parse_cluster_slots(&value) {
                 Some(ranges) => {
-                    inner.domains.update(ranges);
+                    if inner.domains.update(ranges)
+                        && let Ok((epoch, _)) = inner.subscriber.get()
+                    {
+                        // A slot changed master. Sharded subscriptions stay on the old one
+                        // (now a replica, or paused) and, while it resyncs from the new one,
+                        // lose messages without a word; and the subscriber's cluster client
+                        // may not know the new owner yet. A fresh connection subscribes
+                        // every channel on the current owners, with a gap for each.
+                        inner.subscriber.mark_down(epoch, "a slot changed master");
+                    }
                     return Ok(());
                 }
                 None => last = Error::invalid("CLUSTER SLOTS reply", format!("{value:?}")),
