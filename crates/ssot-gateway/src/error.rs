@@ -59,6 +59,11 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The JSON body, `{"error":{"code","message"}}`; also one failed item of a batch.
+    pub(crate) fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "code": self.code, "message": self.message } })
+    }
 }
 
 /// Stable code of a rejected token.
@@ -130,9 +135,7 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        }));
+        let body = Json(self.body());
         let mut response = (self.status, body).into_response();
         if let Some(after) = self.retry_after {
             // Whole seconds, rounded up: a Retry-After of 0 would invite a hot loop.

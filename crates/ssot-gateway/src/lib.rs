@@ -5,9 +5,11 @@
 //! - [`config`]: [`GatewayOptions`] (what users write) resolved into [`GatewayConfig`].
 //! - [`protocol`]: frames and close codes; [`protocol::codes`] the one catalogue of error
 //!   codes (WebSocket frames and HTTP bodies), mirrored in `docs/protocol.md`.
-//! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
+//! - `http`: routes — `GET /v1/ws`, `/health`, `/ready`,
 //!   `/metrics`, `/v1/status`, `/openapi.json` (`assets/openapi.json`), `/` (status page) and
 //!   `/client.js`.
+//! - `publish`: the service API's publish routes, `POST /v1/users/{id}/events` and
+//!   `POST /v1/events:batch`, and the service-key check.
 //! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
 //!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.
@@ -21,6 +23,7 @@ mod connection;
 mod error;
 mod http;
 pub mod protocol;
+mod publish;
 mod state;
 mod telemetry;
 

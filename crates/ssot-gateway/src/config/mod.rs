@@ -62,6 +62,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// token must not fill the backlog that `agent-queue-max-len` bounds for everyone.
 pub const DEFAULT_AGENT_QUEUE_MAX_PER_USER: u64 = 32;
 
+/// Default most items of one `POST /v1/events:batch`.
+pub const DEFAULT_MAX_BATCH_ITEMS: usize = 500;
+/// Default largest body of one `POST /v1/events:batch` (all items together).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// Every variable the gateway reads, with the setting it sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("SSOT_GATEWAY_LISTEN", "gateway.listen"),
@@ -108,6 +113,10 @@ pub struct GatewayOptions {
     pub max_event_bytes: Option<usize>,
     /// Service key for the publish API. Prefer the env var `SSOT_SERVICE_KEY`.
     pub service_key: Option<Redacted<String>>,
+    /// Most items of one `POST /v1/events:batch`; more get 400 `batch_too_large`.
+    pub max_batch_items: Option<usize>,
+    /// Largest body of one `POST /v1/events:batch` (bytes, all items); larger get 413.
+    pub max_batch_bytes: Option<usize>,
     /// Queue that chat messages are enqueued on for `ssot worker`.
     pub agent_queue: Option<String>,
     /// Streams the agent queue is partitioned into; `ssot worker`'s `queue-partitions` must
@@ -179,6 +188,10 @@ pub struct GatewayConfig {
     pub events: EventsConfig,
     /// Service key of the publish API; `None` disables publishing (401).
     pub service_key: Option<Redacted<String>>,
+    /// Most items of one batch publish.
+    pub max_batch_items: usize,
+    /// Largest body of one batch publish.
+    pub max_batch_bytes: usize,
     /// Queue that chat messages are enqueued on.
     pub agent_queue: String,
     /// Streams the agent queue is partitioned into.
@@ -411,6 +424,16 @@ impl GatewayOptions {
             )?,
             events,
             service_key: self.service_key,
+            max_batch_items: positive(
+                "gateway.max-batch-items",
+                self.max_batch_items,
+                DEFAULT_MAX_BATCH_ITEMS,
+            )?,
+            max_batch_bytes: positive(
+                "gateway.max-batch-bytes",
+                self.max_batch_bytes,
+                DEFAULT_MAX_BATCH_BYTES,
+            )?,
             agent_queue: {
                 let queue = self
                     .agent_queue

@@ -88,6 +88,8 @@ pub const NOT_REPLICATED: &str = "not_replicated";
 pub const INVALID_IDEMPOTENCY_KEY: &str = "invalid_idempotency_key";
 /// An `Idempotency-Key` used before with a different event (HTTP 409); nothing stored.
 pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
+/// A batch with more than `max-batch-items` items (HTTP 400); nothing stored.
+pub const BATCH_TOO_LARGE: &str = "batch_too_large";
 
 // HTTP: any route.
 
@@ -137,6 +139,7 @@ pub const ALL: &[&str] = &[
     NOT_REPLICATED,
     INVALID_IDEMPOTENCY_KEY,
     IDEMPOTENCY_CONFLICT,
+    BATCH_TOO_LARGE,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     INTERNAL,

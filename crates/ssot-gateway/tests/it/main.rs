@@ -1,6 +1,7 @@
 //! Gateway integration tests: real sockets, real Redis, real faults (one test binary).
 
 mod bad_input;
+mod batch;
 mod budgets;
 mod cluster_failover;
 mod delivery;
