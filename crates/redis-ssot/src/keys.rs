@@ -182,6 +182,8 @@ pub(crate) struct QueueKeys {
     pub(crate) idempotency_prefix: String,
     /// Jobs in the stream per user: a hash, field the user id (absent at zero).
     pub(crate) user_counts: String,
+    /// Prefix of job states (`<prefix><user>:<job id>`, see `stores/lua/jobs_status.lua`).
+    pub(crate) status_prefix: String,
 }
 
 /// Keys of partition `partition` of queue `name`: hash tag `{jobs:<name>}` for partition 0
@@ -198,6 +200,7 @@ pub(crate) fn queue(name: &str, partition: u32) -> Result<QueueKeys> {
         dead: format!("{base}:dead"),
         idempotency_prefix: format!("{base}:idem:"),
         user_counts: format!("{base}:users"),
+        status_prefix: format!("{base}:status:"),
     })
 }
 
