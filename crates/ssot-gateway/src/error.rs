@@ -97,6 +97,22 @@ impl From<Error> for ApiError {
                 codes::IDEMPOTENCY_CONFLICT,
                 err.to_string(),
             ),
+            Error::QueueFull { .. } => ApiError {
+                retry_after: err.retry_after(),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::QUEUE_FULL,
+                    err.to_string(),
+                )
+            },
+            Error::UserQueueFull { .. } => ApiError {
+                retry_after: err.retry_after(),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::USER_QUEUE_FULL,
+                    err.to_string(),
+                )
+            },
             // Stored on the master, but not on enough replicas in time (`min-replicas-acked`):
             // not acknowledged, and told apart from an outage so the caller knows the event
             // may exist and retries.

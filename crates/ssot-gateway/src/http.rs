@@ -20,8 +20,8 @@ use serde::Deserialize;
 use crate::connection::{self, Session};
 use crate::error::ApiError;
 use crate::protocol::codes;
-use crate::publish;
 use crate::state::{Budget, Full, GatewayMetrics, Shared};
+use crate::{jobs, publish};
 
 /// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
 pub const SUBPROTOCOL: &str = "ssot.v1";
@@ -52,6 +52,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/ws", get(websocket))
         .route("/v1/users/{id}/events", post(publish::publish))
         .route("/v1/events:batch", post(publish::batch))
+        .route("/v1/users/{id}/jobs", post(jobs::enqueue))
+        .route("/v1/users/{id}/jobs/{job}", get(jobs::state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)

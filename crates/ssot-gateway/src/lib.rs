@@ -10,6 +10,7 @@
 //!   `/client.js`.
 //! - `publish`: the service API's publish routes, `POST /v1/users/{id}/events` and
 //!   `POST /v1/events:batch`, and the service-key check.
+//! - `jobs`: jobs over HTTP, `POST /v1/users/{id}/jobs` and `GET /v1/users/{id}/jobs/{job}`.
 //! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
 //!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.
@@ -22,6 +23,7 @@ pub mod config;
 mod connection;
 mod error;
 mod http;
+mod jobs;
 pub mod protocol;
 mod publish;
 mod state;

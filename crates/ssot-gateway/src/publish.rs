@@ -85,6 +85,25 @@ pub(crate) fn check_service_key(shared: &Shared, headers: &HeaderMap) -> Result<
     }
 }
 
+/// The common start of a service route on one user's behalf: the service key, the user id,
+/// and the JSON body (at most `max-event-bytes` + 1 KiB) of the shape `expected` describes.
+pub(crate) async fn user_request<T: serde::de::DeserializeOwned>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    user: &str,
+    body: Body,
+    expected: &str,
+) -> Result<(UserScope, T), ApiError> {
+    check_service_key(shared, headers)?;
+    let scope = parse_user(user)?;
+    let limit = shared.config.events.max_data_bytes + 1024;
+    let bytes = read_body(shared, body, limit).await?;
+    let body = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(codes::INVALID_BODY, format!("expected {expected}: {e}"))
+    })?;
+    Ok((scope, body))
+}
+
 /// Reads a request body of at most `limit` bytes within the body timeout.
 pub(crate) async fn read_body(
     shared: &Shared,
@@ -112,16 +131,8 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    check_service_key(&shared, &headers)?;
-    let scope = parse_user(&user)?;
-    let limit = shared.config.events.max_data_bytes + 1024;
-    let bytes = read_body(&shared, body, limit).await?;
-    let body: PublishBody = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            codes::INVALID_BODY,
-            format!("expected {{\"event\":..,\"data\":..}}: {e}"),
-        )
-    })?;
+    let (scope, body): (_, PublishBody) =
+        user_request(&shared, &headers, &user, body, "{\"event\":..,\"data\":..}").await?;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(raw) => Some(idempotency_key(raw.to_str().map_err(|_| {
@@ -251,7 +262,7 @@ fn not_attempted() -> ApiError {
     )
 }
 
-fn parse_user(user: &str) -> Result<UserScope, ApiError> {
+pub(crate) fn parse_user(user: &str) -> Result<UserScope, ApiError> {
     UserScope::parse(user).map_err(|e| ApiError::bad_request(codes::INVALID_USER_ID, e.to_string()))
 }
 

@@ -5,6 +5,7 @@ mod chaos;
 mod config_file;
 mod demo;
 mod doctor;
+mod http_jobs;
 mod logs;
 mod pipeline;
 mod serve;

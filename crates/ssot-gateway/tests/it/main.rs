@@ -10,6 +10,7 @@ mod exposition;
 mod flood;
 mod hostile;
 mod idempotency;
+mod jobs;
 mod lifecycle;
 mod memory;
 mod messages;
