@@ -171,6 +171,12 @@ pub(crate) fn lock(name: &str) -> Result<(String, String)> {
     Ok((base.clone(), format!("{base}:fence")))
 }
 
+/// The presence keys (hash tag `{presence}`): the sorted set of live gateways (score: when
+/// each one's report expires) and the prefix of each gateway's hash `user -> sockets`.
+pub(crate) const PRESENCE_GATEWAYS: &str = "ssot:{presence}:gateways";
+/// Prefix of one gateway's presence hash: `ssot:{presence}:gw:<gateway id>`.
+pub(crate) const PRESENCE_GATEWAY_PREFIX: &str = "ssot:{presence}:gw:";
+
 /// Keys of one job queue, sharing the hash tag `{jobs:<queue>}`.
 #[derive(Debug, Clone)]
 pub(crate) struct QueueKeys {

@@ -21,7 +21,7 @@ use crate::connection::{self, Session};
 use crate::error::ApiError;
 use crate::protocol::codes;
 use crate::state::{Budget, Full, GatewayMetrics, Shared};
-use crate::{jobs, publish};
+use crate::{jobs, presence, publish};
 
 /// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
 pub const SUBPROTOCOL: &str = "ssot.v1";
@@ -54,6 +54,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/events:batch", post(publish::batch))
         .route("/v1/users/{id}/jobs", post(jobs::enqueue))
         .route("/v1/users/{id}/jobs/{job}", get(jobs::state))
+        .route("/v1/users/{id}/presence", get(presence::presence))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)

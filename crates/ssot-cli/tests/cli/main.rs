@@ -8,6 +8,7 @@ mod doctor;
 mod http_jobs;
 mod logs;
 mod pipeline;
+mod presence;
 mod serve;
 mod support;
 mod worker;

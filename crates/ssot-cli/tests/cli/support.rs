@@ -52,10 +52,17 @@ pub(crate) struct Served {
 
 impl Served {
     pub(crate) fn start(redis_url: &str) -> Served {
+        Served::start_with(redis_url, &[])
+    }
+
+    /// [`Served::start`] with more arguments (`--config <file>`).
+    pub(crate) fn start_with(redis_url: &str, extra: &[&str]) -> Served {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve", "--listen", &listen, "--redis", redis_url];
+        args.extend_from_slice(extra);
         let child = command(
-            &["serve", "--listen", &listen, "--redis", redis_url],
+            &args,
             &[
                 ("SSOT_JWT_SECRET", SECRET),
                 ("SSOT_SERVICE_KEY", SERVICE_KEY),
