@@ -48,6 +48,16 @@ class Conflict(RedisSsotError):
         self.current = current
 
 
+class IdempotencyConflict(RedisSsotError):
+    """An idempotency key was used before, within its window, for another event: nothing was
+    stored. ``first`` is the id the key's first event got."""
+
+    def __init__(self, message: str, *, key: str = "", first: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+        self.first = first
+
+
 class LockLost(RedisSsotError):
     """The caller no longer holds the lock (lease expired or taken over)."""
 

@@ -11,6 +11,7 @@
 //! | other `Invalid` | `InvalidInput` |
 //! | `Config` | `ConfigError(key)` |
 //! | `Conflict` | `Conflict(expected, current)` |
+//! | `IdempotencyConflict` | `IdempotencyConflict(key, first)` |
 //! | `LockLost` | `LockLost(name)` |
 //! | `Token` | `TokenError(kind)` |
 //! | `Json` | `DataError` |
@@ -53,6 +54,11 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             kwargs.set_item("expected", expected)?;
             kwargs.set_item("current", current)?;
             "Conflict"
+        }
+        Error::IdempotencyConflict { key, first } => {
+            kwargs.set_item("key", key)?;
+            kwargs.set_item("first", first)?;
+            "IdempotencyConflict"
         }
         Error::LockLost { name } => {
             kwargs.set_item("name", name)?;

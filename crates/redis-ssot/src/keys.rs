@@ -171,6 +171,12 @@ pub(crate) fn lock(name: &str) -> Result<(String, String)> {
     Ok((base.clone(), format!("{base}:fence")))
 }
 
+/// The presence keys (hash tag `{presence}`): the sorted set of live gateways (score: when
+/// each one's report expires) and the prefix of each gateway's hash `user -> sockets`.
+pub(crate) const PRESENCE_GATEWAYS: &str = "ssot:{presence}:gateways";
+/// Prefix of one gateway's presence hash: `ssot:{presence}:gw:<gateway id>`.
+pub(crate) const PRESENCE_GATEWAY_PREFIX: &str = "ssot:{presence}:gw:";
+
 /// Keys of one job queue, sharing the hash tag `{jobs:<queue>}`.
 #[derive(Debug, Clone)]
 pub(crate) struct QueueKeys {
@@ -182,6 +188,8 @@ pub(crate) struct QueueKeys {
     pub(crate) idempotency_prefix: String,
     /// Jobs in the stream per user: a hash, field the user id (absent at zero).
     pub(crate) user_counts: String,
+    /// Prefix of job states (`<prefix><user>:<job id>`, see `stores/lua/jobs_status.lua`).
+    pub(crate) status_prefix: String,
 }
 
 /// Keys of partition `partition` of queue `name`: hash tag `{jobs:<name>}` for partition 0
@@ -198,6 +206,7 @@ pub(crate) fn queue(name: &str, partition: u32) -> Result<QueueKeys> {
         dead: format!("{base}:dead"),
         idempotency_prefix: format!("{base}:idem:"),
         user_counts: format!("{base}:users"),
+        status_prefix: format!("{base}:status:"),
     })
 }
 

@@ -59,6 +59,11 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The JSON body, `{"error":{"code","message"}}`; also one failed item of a batch.
+    pub(crate) fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "code": self.code, "message": self.message } })
+    }
 }
 
 /// Stable code of a rejected token.
@@ -92,6 +97,22 @@ impl From<Error> for ApiError {
                 codes::IDEMPOTENCY_CONFLICT,
                 err.to_string(),
             ),
+            Error::QueueFull { .. } => ApiError {
+                retry_after: err.retry_after(),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::QUEUE_FULL,
+                    err.to_string(),
+                )
+            },
+            Error::UserQueueFull { .. } => ApiError {
+                retry_after: err.retry_after(),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::USER_QUEUE_FULL,
+                    err.to_string(),
+                )
+            },
             // Stored on the master, but not on enough replicas in time (`min-replicas-acked`):
             // not acknowledged, and told apart from an outage so the caller knows the event
             // may exist and retries.
@@ -130,9 +151,7 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        }));
+        let body = Json(self.body());
         let mut response = (self.status, body).into_response();
         if let Some(after) = self.retry_after {
             // Whole seconds, rounded up: a Retry-After of 0 would invite a hot loop.

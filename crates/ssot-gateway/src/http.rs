@@ -3,29 +3,25 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use redis_ssot::UserScope;
-use redis_ssot::stores::events::{EventId, IdempotencyKey};
+use redis_ssot::stores::events::EventId;
 use redis_ssot::stores::tokens::TokenError;
 use serde::Deserialize;
-use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::connection::{self, Session};
 use crate::error::ApiError;
 use crate::protocol::codes;
 use crate::state::{Budget, Full, GatewayMetrics, Shared};
+use crate::{jobs, presence, publish};
 
 /// The subprotocol a browser client offers besides `bearer.<token>`; selected when offered.
 pub const SUBPROTOCOL: &str = "ssot.v1";
@@ -54,7 +50,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/status", get(status))
         .route("/openapi.json", get(openapi))
         .route("/v1/ws", get(websocket))
-        .route("/v1/users/{id}/events", post(publish))
+        .route("/v1/users/{id}/events", post(publish::publish))
+        .route("/v1/events:batch", post(publish::batch))
+        .route("/v1/users/{id}/jobs", post(jobs::enqueue))
+        .route("/v1/users/{id}/jobs/{job}", get(jobs::state))
+        .route("/v1/users/{id}/presence", get(presence::presence))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
@@ -245,122 +245,6 @@ async fn handshake(
     })
 }
 
-/// Body of `POST /v1/users/{id}/events`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PublishBody {
-    event: String,
-    data: Box<RawValue>,
-}
-
-async fn publish(
-    State(shared): State<Arc<Shared>>,
-    Path(user): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let start = Instant::now();
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&shared.config.service_key, presented) {
-        (Some(expected), Some(given)) if same_key(expected.as_bytes(), given.trim().as_bytes()) => {
-        }
-        (None, _) => {
-            return Err(ApiError::unauthorized(
-                codes::PUBLISH_DISABLED,
-                "the publish API needs SSOT_SERVICE_KEY",
-            ));
-        }
-        _ => {
-            return Err(ApiError::unauthorized(
-                codes::SERVICE_KEY,
-                "missing or wrong service key",
-            ));
-        }
-    }
-    let scope = UserScope::parse(&user)
-        .map_err(|e| ApiError::bad_request(codes::INVALID_USER_ID, e.to_string()))?;
-    let limit = shared.config.events.max_data_bytes + 1024;
-    // The header timeout ends with the headers; a body trickled in byte by byte would hold
-    // the connection (and this task) for ever without its own budget.
-    let budget = shared.config.body_timeout;
-    let bytes = tokio::time::timeout(budget, to_bytes(body, limit))
-        .await
-        .map_err(|_| ApiError::body_timeout(budget))?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::PAYLOAD_TOO_LARGE,
-                format!("body exceeds {limit} bytes"),
-            )
-        })?;
-    let body: PublishBody = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            codes::INVALID_BODY,
-            format!("expected {{\"event\":..,\"data\":..}}: {e}"),
-        )
-    })?;
-    if body.data.get().len() > shared.config.events.max_data_bytes {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            format!("data exceeds {} bytes", shared.config.events.max_data_bytes),
-        ));
-    }
-    let id = match idempotency_key(&headers)? {
-        None => {
-            shared
-                .events
-                .append(&scope, &body.event, &body.data)
-                .await?
-        }
-        Some(key) => {
-            let appended = shared
-                .events
-                .append_idempotent(&scope, &body.event, &body.data, &key)
-                .await?;
-            if appended.duplicate {
-                // The first call stored it (its response may have been lost): same answer,
-                // nothing stored or announced again.
-                return Ok(
-                    axum::Json(serde_json::json!({ "id": appended.id.to_string() }))
-                        .into_response(),
-                );
-            }
-            appended.id
-        }
-    };
-    shared.metrics.published.increment(1);
-    shared
-        .metrics
-        .publish_seconds
-        .record(start.elapsed().as_secs_f64());
-    Ok(axum::Json(serde_json::json!({ "id": id.to_string() })).into_response())
-}
-
-/// The `Idempotency-Key` header, when present: 1-128 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let invalid = |reason: String| ApiError::bad_request(codes::INVALID_IDEMPOTENCY_KEY, reason);
-    let text = raw
-        .to_str()
-        .map_err(|_| invalid("Idempotency-Key must be visible ASCII".to_owned()))?;
-    IdempotencyKey::parse(text)
-        .map(Some)
-        .map_err(|e| invalid(e.to_string()))
-}
-
-/// Compares keys in constant time, and without revealing the expected key's length: both
-/// sides are hashed to 32 bytes first.
-fn same_key(expected: &[u8], given: &[u8]) -> bool {
-    let (expected, given) = (Sha256::digest(expected), Sha256::digest(given));
-    expected.ct_eq(&given).into()
-}
-
 /// 404 for any unknown path, with the documented JSON error body.
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such route")
@@ -510,13 +394,5 @@ mod tests {
             &["*".into()],
             own
         ));
-    }
-
-    #[test]
-    fn key_comparison() {
-        assert!(same_key(b"abc", b"abc"));
-        assert!(!same_key(b"abc", b"abd"));
-        assert!(!same_key(b"abc", b"ab"));
-        assert!(!same_key(b"abc", b""));
     }
 }

@@ -5,9 +5,14 @@
 //! - [`config`]: [`GatewayOptions`] (what users write) resolved into [`GatewayConfig`].
 //! - [`protocol`]: frames and close codes; [`protocol::codes`] the one catalogue of error
 //!   codes (WebSocket frames and HTTP bodies), mirrored in `docs/protocol.md`.
-//! - `http`: routes — `GET /v1/ws`, `POST /v1/users/{id}/events`, `/health`, `/ready`,
+//! - `http`: routes — `GET /v1/ws`, `/health`, `/ready`,
 //!   `/metrics`, `/v1/status`, `/openapi.json` (`assets/openapi.json`), `/` (status page) and
 //!   `/client.js`.
+//! - `publish`: the service API's publish routes, `POST /v1/users/{id}/events` and
+//!   `POST /v1/events:batch`, and the service-key check.
+//! - `jobs`: jobs over HTTP, `POST /v1/users/{id}/jobs` and `GET /v1/users/{id}/jobs/{job}`.
+//! - `presence`: the periodic presence report of this gateway's sockets per user, and
+//!   `GET /v1/users/{id}/presence`.
 //! - `connection`: one socket: `delivery` (subscribe → replay → live), `inbound` (client
 //!   frames), `signals` (shutdown, expiry, revocations, Redis status), the loop in `mod`.
 //! - `state`: what requests and sockets share; Redis health reduced to one bit.
@@ -20,7 +25,10 @@ pub mod config;
 mod connection;
 mod error;
 mod http;
+mod jobs;
+mod presence;
 pub mod protocol;
+mod publish;
 mod state;
 mod telemetry;
 
@@ -34,6 +42,7 @@ use hyper_util::service::TowerToHyperService;
 use redis_ssot::RedisManager;
 use redis_ssot::stores::events::Events;
 use redis_ssot::stores::jobs::{Jobs, JobsConfig};
+use redis_ssot::stores::presence::Presence;
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::tokens::Tokens;
 use tokio::net::TcpListener;
@@ -112,6 +121,8 @@ impl Gateway {
             source,
         })?;
         let shared = Arc::new(Shared {
+            presence: Presence::new(manager.clone(), config.presence_ttl),
+            gateway_id: format!("{}-{}", manager.instance_id(), local_addr.port()),
             local_addr,
             message_limit,
             jobs,
@@ -158,6 +169,9 @@ impl Gateway {
             _redis_watch,
         } = self;
         let app = http::router(Arc::clone(&shared));
+        // Stopped by the shutdown signal (it then removes this gateway from presence), or
+        // aborted with this future.
+        let mut reporter = AbortOnDrop(tokio::spawn(presence::report(Arc::clone(&shared))));
         let header_timeout = shared.config.header_timeout;
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "gateway listening");
         tokio::pin!(shutdown);
@@ -215,7 +229,17 @@ impl Gateway {
                 "drain timeout; exiting with sockets open"
             );
         }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut reporter.0).await;
         Ok(())
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

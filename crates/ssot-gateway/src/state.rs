@@ -9,6 +9,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis_ssot::stores::events::Events;
 use redis_ssot::stores::jobs::Jobs;
+use redis_ssot::stores::presence::Presence;
 use redis_ssot::stores::rate_limit::{Limit, RateLimiter};
 use redis_ssot::stores::tokens::Tokens;
 use redis_ssot::{BreakerState, RedisManager, UserId, UserScope};
@@ -28,6 +29,9 @@ pub(crate) struct Shared {
     pub(crate) inbound_limit: Limit,
     pub(crate) message_limit: Limit,
     pub(crate) jobs: Jobs,
+    pub(crate) presence: Presence,
+    /// This gateway's name in presence reports: the manager's instance id and the port.
+    pub(crate) gateway_id: String,
     /// True while Redis is usable (breaker closed and health ok); changes only on transitions.
     /// Sockets read their own failure domain instead ([`Shared::redis_ok_for`]).
     pub(crate) redis_ok: watch::Receiver<bool>,
@@ -117,6 +121,15 @@ impl SocketCount {
 
     pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// Open sockets of each user holding at least one (for the presence report).
+    pub(crate) fn per_user(&self) -> HashMap<UserId, usize> {
+        self.users_lock()
+            .iter()
+            .filter(|(_, sockets)| sockets.open > 0)
+            .map(|(user, sockets)| (user.clone(), sockets.open))
+            .collect()
     }
 
     /// Waits until no socket is open.

@@ -1,4 +1,4 @@
-//! The worker: claims chat jobs, runs the agent on each, reclaims jobs of dead workers, and
+//! The worker: claims agent jobs (chat messages, and jobs posted over HTTP), runs the agent on each, reclaims jobs of dead workers, and
 //! runs the periodic jobs.
 
 use std::any::Any;
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use redis_ssot::stores::agent_state::AgentState;
+use redis_ssot::stores::chat::CHAT_KIND;
 use redis_ssot::stores::events::{Events, EventsConfig};
 use redis_ssot::stores::jobs::{DeadLetter, FailOutcome, Job, Jobs, JobsConfig};
 use redis_ssot::stores::rate_limit::RateLimiter;
@@ -39,7 +40,8 @@ const CLOSE_BUDGET: Duration = Duration::from_secs(1);
 /// - One loop claims new jobs (blocking up to 500 ms) as long as fewer than `concurrency`
 ///   run, and every quarter of `reclaim-idle` takes over jobs idle longer than `reclaim-idle`
 ///   (their worker died) and announces `agent_failed` for jobs the reclaim dead-lettered.
-/// - Each job runs in its own task: `agent_started`, the agent under `agent-timeout`, then
+/// - Each job runs in its own task: its state becomes `running` (`Jobs::start`), then
+///   `agent_started`, the agent under `agent-timeout`, then
 ///   `agent_completed` and ack, or `jobs.fail` (retried by the next reclaim) and, on the last
 ///   delivery, `agent_failed` before the job moves to the dead letters. The user's
 ///   `agent_failed` says only [`FAILED_REASON`]; the detail goes to the log and the dead
@@ -305,13 +307,24 @@ async fn consume(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 async fn process(shared: &Shared, job: Job) {
     let config = &shared.config;
     let deadline = Instant::now() + config.agent_timeout;
-    // A job that is not a chat message still gets a run (and its `agent_failed`), under
-    // whatever message id it names.
-    let chat = job.chat();
+    // A chat job must carry a chat message: a malformed one still gets a run (and its
+    // `agent_failed`), under whatever message id it names. Another kind (a job posted over
+    // HTTP: a scheduled report, a webhook) runs the agent on its payload's `text`, or on the
+    // payload itself, under its `message_id` or else the job id.
+    let chat = if job.kind == CHAT_KIND {
+        job.chat().map(|chat| (chat.message_id, chat.text))
+    } else {
+        Ok(other_kind(&job))
+    };
     let (message_id, text) = match &chat {
-        Ok(chat) => (chat.message_id.clone(), chat.text.clone()),
+        Ok((message_id, text)) => (message_id.clone(), text.clone()),
         Err(_) => (message_id_of(&job.payload).to_owned(), String::new()),
     };
+    // Its state reads `running` from now on (best effort: the state is for callers to look
+    // at, the run goes on without it).
+    if let Err(e) = shared.jobs.start(&job).await {
+        tracing::debug!(cause = %e, "job state not marked running");
+    }
 
     let mut run = match Run::start(
         Arc::clone(&shared.stores),
@@ -376,6 +389,19 @@ async fn process(shared: &Shared, job: Job) {
         Err(AgentError::Superseded) => tracing::info!("another delivery took over the run"),
         Err(e) => fail(shared, &job, Some(&mut *run), &e.to_string()).await,
     }
+}
+
+/// The message id and text of a job that is not a chat message.
+fn other_kind(job: &Job) -> (String, String) {
+    let message_id = match message_id_of(&job.payload) {
+        "" => job.id.clone(),
+        named => named.to_owned(),
+    };
+    let text = match job.payload.get("text").and_then(Value::as_str) {
+        Some(text) => text.to_owned(),
+        None => job.payload.to_string(),
+    };
+    (message_id, text)
 }
 
 /// The message id a job's payload names, even when it is not a valid chat job

@@ -26,13 +26,17 @@ impl Events {
     }
 
     /// Stores `event` with JSON `data` in the user's log and announces it; returns its id.
-    #[pyo3(signature = (user, event, data = None))]
+    /// With `idempotency_key` (1-128 visible ASCII characters) at most once per user and key
+    /// within the idempotency window (24 h): a retry after a timeout returns the first id and
+    /// stores nothing; the same key with another event raises `IdempotencyConflict`.
+    #[pyo3(signature = (user, event, data = None, *, idempotency_key = None))]
     fn publish<'py>(
         &self,
         py: Python<'py>,
         user: &Bound<'py, PyAny>,
         event: String,
         data: Option<&Bound<'py, PyAny>>,
+        idempotency_key: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let scope = scope(user)?;
         let json = match data {
@@ -42,7 +46,14 @@ impl Events {
         run(py, self.style.mode, async move {
             let raw = RawValue::from_string(json)?;
             let log = events::Events::new(config::manager()?);
-            Ok(log.append(&scope, &event, &raw).await?.to_string())
+            let id = match idempotency_key {
+                None => log.append(&scope, &event, &raw).await?,
+                Some(key) => {
+                    let key = events::IdempotencyKey::parse(&key)?;
+                    log.append_idempotent(&scope, &event, &raw, &key).await?.id
+                }
+            };
+            Ok(id.to_string())
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod lock;
 mod lua;
+pub mod presence;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;

@@ -10,6 +10,7 @@ mod jobs_partitions;
 mod lanes;
 mod manager;
 mod observability;
+mod presence;
 mod sentinel;
 mod sharded_pubsub;
 mod stores_events;

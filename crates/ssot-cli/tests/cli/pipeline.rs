@@ -105,7 +105,7 @@ impl Socket {
     }
 }
 
-async fn open(url: &str, token: &str) -> (Sink, Arc<Mutex<Seen>>) {
+pub(crate) async fn open(url: &str, token: &str) -> (Sink, Arc<Mutex<Seen>>) {
     let socket = connect(url, token).await;
     (socket.sink, socket.seen)
 }

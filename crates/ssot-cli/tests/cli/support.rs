@@ -52,10 +52,17 @@ pub(crate) struct Served {
 
 impl Served {
     pub(crate) fn start(redis_url: &str) -> Served {
+        Served::start_with(redis_url, &[])
+    }
+
+    /// [`Served::start`] with more arguments (`--config <file>`).
+    pub(crate) fn start_with(redis_url: &str, extra: &[&str]) -> Served {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve", "--listen", &listen, "--redis", redis_url];
+        args.extend_from_slice(extra);
         let child = command(
-            &["serve", "--listen", &listen, "--redis", redis_url],
+            &args,
             &[
                 ("SSOT_JWT_SECRET", SECRET),
                 ("SSOT_SERVICE_KEY", SERVICE_KEY),
@@ -138,4 +145,25 @@ pub(crate) fn publish(port: u16, user: &str, data: &str) -> Result<String, Strin
 /// An event id of the wire format, parsed and ordered as the library does.
 pub(crate) fn event_id(id: &str) -> redis_ssot::stores::events::EventId {
     id.parse().unwrap()
+}
+
+/// One request to a gateway's HTTP API with the service key, on a fresh connection
+/// (`Connection: close`); the status and the body.
+pub(crate) fn service_request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SERVICE_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
 }

@@ -62,6 +62,17 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// token must not fill the backlog that `agent-queue-max-len` bounds for everyone.
 pub const DEFAULT_AGENT_QUEUE_MAX_PER_USER: u64 = 32;
 
+/// Default most items of one `POST /v1/events:batch`.
+pub const DEFAULT_MAX_BATCH_ITEMS: usize = 500;
+/// Default largest body of one `POST /v1/events:batch` (all items together).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Default interval of this gateway's presence reports.
+pub const DEFAULT_PRESENCE_INTERVAL: Duration = redis_ssot::stores::presence::DEFAULT_INTERVAL;
+/// Default lifetime of a presence report: a killed gateway's sockets drop out of
+/// `GET /v1/users/{id}/presence` at most this long after its last report.
+pub const DEFAULT_PRESENCE_TTL: Duration = redis_ssot::stores::presence::DEFAULT_TTL;
+
 /// Every variable the gateway reads, with the setting it sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("SSOT_GATEWAY_LISTEN", "gateway.listen"),
@@ -108,6 +119,15 @@ pub struct GatewayOptions {
     pub max_event_bytes: Option<usize>,
     /// Service key for the publish API. Prefer the env var `SSOT_SERVICE_KEY`.
     pub service_key: Option<Redacted<String>>,
+    /// Most items of one `POST /v1/events:batch`; more get 400 `batch_too_large`.
+    pub max_batch_items: Option<usize>,
+    /// Largest body of one `POST /v1/events:batch` (bytes, all items); larger get 413.
+    pub max_batch_bytes: Option<usize>,
+    /// Milliseconds between two presence reports of this gateway.
+    pub presence_interval_ms: Option<u64>,
+    /// Milliseconds a presence report lives: a killed gateway's sockets drop out within it.
+    /// More than `presence-interval-ms`.
+    pub presence_ttl_ms: Option<u64>,
     /// Queue that chat messages are enqueued on for `ssot worker`.
     pub agent_queue: Option<String>,
     /// Streams the agent queue is partitioned into; `ssot worker`'s `queue-partitions` must
@@ -179,6 +199,16 @@ pub struct GatewayConfig {
     pub events: EventsConfig,
     /// Service key of the publish API; `None` disables publishing (401).
     pub service_key: Option<Redacted<String>>,
+    /// Most items of one batch publish.
+    pub max_batch_items: usize,
+    /// Largest body of one batch publish.
+    pub max_batch_bytes: usize,
+    /// Interval of presence reports.
+    #[serde(rename = "presence-interval-ms", serialize_with = "serialize_ms")]
+    pub presence_interval: Duration,
+    /// Lifetime of a presence report.
+    #[serde(rename = "presence-ttl-ms", serialize_with = "serialize_ms")]
+    pub presence_ttl: Duration,
     /// Queue that chat messages are enqueued on.
     pub agent_queue: String,
     /// Streams the agent queue is partitioned into.
@@ -349,6 +379,22 @@ impl GatewayOptions {
                 DEFAULT_IDLE_TIMEOUT,
             )?,
         };
+        let presence_interval = positive_ms(
+            "gateway.presence-interval-ms",
+            self.presence_interval_ms,
+            DEFAULT_PRESENCE_INTERVAL,
+        )?;
+        let presence_ttl = positive_ms(
+            "gateway.presence-ttl-ms",
+            self.presence_ttl_ms,
+            DEFAULT_PRESENCE_TTL,
+        )?;
+        if presence_ttl <= presence_interval {
+            return Err(ConfigError::new(
+                "gateway.presence-ttl-ms",
+                "must be longer than gateway.presence-interval-ms",
+            ));
+        }
         if budgets.idle_timeout <= budgets.ping_interval {
             return Err(ConfigError::new(
                 "gateway.idle-timeout-ms",
@@ -410,7 +456,19 @@ impl GatewayOptions {
                 DEFAULT_SOCKET_BUFFER,
             )?,
             events,
+            presence_interval,
+            presence_ttl,
             service_key: self.service_key,
+            max_batch_items: positive(
+                "gateway.max-batch-items",
+                self.max_batch_items,
+                DEFAULT_MAX_BATCH_ITEMS,
+            )?,
+            max_batch_bytes: positive(
+                "gateway.max-batch-bytes",
+                self.max_batch_bytes,
+                DEFAULT_MAX_BATCH_BYTES,
+            )?,
             agent_queue: {
                 let queue = self
                     .agent_queue

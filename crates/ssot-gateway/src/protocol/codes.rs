@@ -88,6 +88,12 @@ pub const NOT_REPLICATED: &str = "not_replicated";
 pub const INVALID_IDEMPOTENCY_KEY: &str = "invalid_idempotency_key";
 /// An `Idempotency-Key` used before with a different event (HTTP 409); nothing stored.
 pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
+/// A batch with more than `max-batch-items` items (HTTP 400); nothing stored.
+pub const BATCH_TOO_LARGE: &str = "batch_too_large";
+/// A job id that is not `<ms>-<seq>` (HTTP 400).
+pub const INVALID_JOB_ID: &str = "invalid_job_id";
+/// No such job of this user, or its state expired (HTTP 404).
+pub const JOB_NOT_FOUND: &str = "job_not_found";
 
 // HTTP: any route.
 
@@ -137,6 +143,9 @@ pub const ALL: &[&str] = &[
     NOT_REPLICATED,
     INVALID_IDEMPOTENCY_KEY,
     IDEMPOTENCY_CONFLICT,
+    BATCH_TOO_LARGE,
+    INVALID_JOB_ID,
+    JOB_NOT_FOUND,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     INTERNAL,

@@ -1,6 +1,7 @@
 //! Gateway integration tests: real sockets, real Redis, real faults (one test binary).
 
 mod bad_input;
+mod batch;
 mod budgets;
 mod cluster_failover;
 mod delivery;
@@ -9,6 +10,7 @@ mod exposition;
 mod flood;
 mod hostile;
 mod idempotency;
+mod jobs;
 mod lifecycle;
 mod memory;
 mod messages;

@@ -81,7 +81,9 @@ impl Jobs {
                     .arg(cursor)
                     .arg(count)
                     .arg(self.config.max_deliveries)
-                    .arg(self.config.dead_letter_max_len);
+                    .arg(self.config.dead_letter_max_len)
+                    .arg(&part.keys.status_prefix)
+                    .arg(millis(self.config.idempotency_ttl));
                 self.manager.run_script(&script).await
             })
             .await?;
@@ -126,7 +128,9 @@ impl Jobs {
                     .arg(error)
                     .arg(max_deliveries)
                     .arg(self.config.dead_letter_max_len)
-                    .arg(millis(FAILED_IDLE));
+                    .arg(millis(FAILED_IDLE))
+                    .arg(&part.keys.status_prefix)
+                    .arg(millis(self.config.idempotency_ttl));
                 self.manager.run_script(&script).await
             })
             .await?;

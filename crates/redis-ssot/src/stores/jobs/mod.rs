@@ -25,7 +25,7 @@ pub use entries::{DeadLetter, Enqueued, FailOutcome, Job, NewJob, Reclaimed};
 
 use self::entries::{dead_letter, fields_of};
 use self::partition::{Partition, partition_of};
-use self::scripts::{ACK, ENQUEUE};
+use self::scripts::{ACK, ENQUEUE, START};
 use crate::error::{Error, Result};
 use crate::keys::{self, UserId};
 use crate::manager::RedisManager;
@@ -52,6 +52,45 @@ const FAILED_IDLE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// Longest block of one [`Jobs::claim`] on one partition of a partitioned queue: a job on
 /// another partition waits at most about this long to be noticed by an idle consumer.
 const PARTITION_BLOCK: Duration = Duration::from_millis(100);
+
+/// Where a job is, as [`Jobs::state`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Enqueued; no worker has started it.
+    Queued,
+    /// A worker runs it.
+    Running,
+    /// It ran and was acknowledged.
+    Completed,
+    /// Its last attempt failed; the next reclaim hands it out again.
+    Failed,
+    /// Dead-lettered: it failed or was abandoned `max_deliveries` times.
+    Dead,
+}
+
+impl JobState {
+    /// The state's name: `queued`, `running`, `completed`, `failed` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Dead => "dead",
+        }
+    }
+
+    fn parse(name: &str) -> Option<JobState> {
+        Some(match name {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "completed" => JobState::Completed,
+            "failed" => JobState::Failed,
+            "dead" => JobState::Dead,
+            _ => return None,
+        })
+    }
+}
 
 /// Settings of one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +179,10 @@ impl Default for JobsConfig {
 ///   dead-letter stream with its error. A job whose workers keep dying is dead-lettered by the
 ///   reclaim that would hand it out for the `max_deliveries + 1`-th time. Either way the move
 ///   is atomic with the ack, so each job is dead-lettered exactly once.
+/// - Each job's state (`queued`, `running`, `completed`, `failed`, `dead`) is a key of its
+///   partition, `:status:<user>:<job id>`, written by the same scripts that enqueue, ack,
+///   fail and dead-letter it ([`start`](Self::start) marks it running); [`state`](Self::state)
+///   reads it. It is kept for [`JobsConfig::idempotency_ttl`] after its last change.
 /// - Cheap to clone (clones share the group state and the reclaim cursors); opens no
 ///   connection.
 #[derive(Debug, Clone)]
@@ -242,7 +285,8 @@ impl Jobs {
             .arg(job.idempotency_key.as_deref().unwrap_or_default())
             .arg(millis(self.config.idempotency_ttl))
             .arg(self.config.max_len)
-            .arg(self.config.max_per_user.unwrap_or(0));
+            .arg(self.config.max_per_user.unwrap_or(0))
+            .arg(&part.keys.status_prefix);
         let (id, status): (String, u8) = self.manager.run_script(&script).await?;
         match status {
             2 => {
@@ -358,10 +402,44 @@ impl Jobs {
                 ACK.key(&part.keys.stream)
                     .key(&part.keys.user_counts)
                     .arg(&self.config.group)
-                    .arg(&job.id),
+                    .arg(&job.id)
+                    .arg(&part.keys.status_prefix)
+                    .arg(millis(self.config.idempotency_ttl)),
             )
             .await?;
         Ok(acked > 0)
+    }
+
+    /// Records that a worker starts an attempt of `job`: its state becomes
+    /// [`JobState::Running`] if it was queued or failed. False when it was not (completed,
+    /// dead, or enqueued before states were recorded).
+    pub async fn start(&self, job: &Job) -> Result<bool> {
+        let part = self.partition(job.partition)?;
+        let key = format!("{}{}:{}", part.keys.status_prefix, job.user, job.id);
+        let started: u64 = self.manager.run_script(&START.key(key)).await?;
+        Ok(started == 1)
+    }
+
+    /// The state of `user`'s job `id`, read from Redis; `None` when the queue has no such
+    /// job of this user, or its state expired ([`JobsConfig::idempotency_ttl`] after its last
+    /// change).
+    pub async fn state(&self, user: &UserId, id: &str) -> Result<Option<JobState>> {
+        let digits = |part: &str| {
+            !part.is_empty() && part.len() <= 20 && part.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !id
+            .split_once('-')
+            .is_some_and(|(ms, seq)| digits(ms) && digits(seq))
+        {
+            return Err(Error::invalid(
+                "job id",
+                format!("{id:?} is not <ms>-<seq>"),
+            ));
+        }
+        let part = &self.shared.partitions[self.partition_of(user) as usize];
+        let key = format!("{}{}:{id}", part.keys.status_prefix, user);
+        let state: Option<String> = self.manager.query(redis::cmd("GET").arg(key)).await?;
+        Ok(state.as_deref().and_then(JobState::parse))
     }
 
     /// Records that `job` failed with `error`: it is retried (handed out again by the next

@@ -1,6 +1,6 @@
 -- Moves one pending job to the dead-letter stream, with the fields it was enqueued with,
 -- and removes it from the queue, taking it off its user's count. Composed after jobs_count
--- and before jobs_fail and jobs_reclaim; KEYS[1] the stream, KEYS[2] the dead letters,
+-- and jobs_status, before jobs_fail and jobs_reclaim; KEYS[1] the stream, KEYS[2] the dead letters,
 -- KEYS[3] the per-user counts. Returns `{dead_id, job_id, deliveries, reason, {fields}}`.
 local function bury(group, id, deliveries, reason, max_len)
   local entry = redis.call('XRANGE', KEYS[1], id, id)
@@ -14,5 +14,6 @@ local function bury(group, id, deliveries, reason, max_len)
   if redis.call('XDEL', KEYS[1], id) == 1 then
     uncount(KEYS[3], fields)
   end
+  set_status(fields, id, 'dead')
   return {dead_id, id, deliveries, reason, fields}
 end

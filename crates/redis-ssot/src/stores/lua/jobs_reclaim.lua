@@ -1,6 +1,8 @@
 -- Takes over jobs idle longer than a bound, dead-lettering those delivered too often. ARGV
--- group, consumer, min idle (ms), cursor, count, max deliveries, dead-letter max length.
+-- group, consumer, min idle (ms), cursor, count, max deliveries, dead-letter max length,
+-- job state prefix and TTL (ms).
 -- Returns `{next_cursor, {{id, deliveries, {fields}}...}, {dead...}}`.
+status.prefix, status.ttl = ARGV[8], ARGV[9]
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   'COUNT', ARGV[5])
 local jobs, dead = {}, {}

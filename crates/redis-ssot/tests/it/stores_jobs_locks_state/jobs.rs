@@ -260,3 +260,74 @@ pub(super) async fn jobs_dead_letter_after_repeated_deaths(manager: &RedisManage
     );
     assert_eq!(queue.pending().await.unwrap(), 0);
 }
+
+/// A job's state, read from Redis, follows it: queued → running → failed → running →
+/// completed; a job failed on its last delivery is dead; another user cannot read a job's
+/// state, and an id that is not `<ms>-<seq>` is refused.
+pub(super) async fn jobs_states(manager: &RedisManager) {
+    use redis_ssot::stores::jobs::JobState;
+    let queue = jobs(manager, "states", 2);
+    let dora = UserId::new("dora").unwrap();
+    let state = |id: String| {
+        let (queue, dora) = (queue.clone(), dora.clone());
+        async move { queue.state(&dora, &id).await.unwrap() }
+    };
+    let first = queue.enqueue(new_job("dora", None)).await.unwrap().id;
+    assert_eq!(state(first.clone()).await, Some(JobState::Queued));
+    let [job]: [Job; 1] = queue
+        .claim("w", 1, Duration::from_millis(200))
+        .await
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert!(queue.start(&job).await.unwrap());
+    assert_eq!(state(first.clone()).await, Some(JobState::Running));
+    assert!(matches!(
+        queue.fail(&job, "boom").await.unwrap(),
+        FailOutcome::Retry
+    ));
+    assert_eq!(state(first.clone()).await, Some(JobState::Failed));
+    let [job]: [Job; 1] = queue
+        .reclaim("w", Duration::from_millis(1), 1)
+        .await
+        .unwrap()
+        .jobs
+        .try_into()
+        .unwrap();
+    assert!(queue.start(&job).await.unwrap());
+    assert!(queue.ack(&job).await.unwrap());
+    assert_eq!(state(first.clone()).await, Some(JobState::Completed));
+    assert!(
+        !queue.start(&job).await.unwrap(),
+        "a late attempt revives nothing"
+    );
+    assert_eq!(state(first.clone()).await, Some(JobState::Completed));
+
+    let second = queue.enqueue(new_job("dora", None)).await.unwrap().id;
+    for _ in 0..2 {
+        let claimed = match queue
+            .claim("w", 1, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            found if !found.is_empty() => found,
+            _ => {
+                queue
+                    .reclaim("w", Duration::from_millis(1), 1)
+                    .await
+                    .unwrap()
+                    .jobs
+            }
+        };
+        let [job]: [Job; 1] = claimed.try_into().unwrap();
+        queue.fail(&job, "boom").await.unwrap();
+    }
+    assert_eq!(state(second).await, Some(JobState::Dead));
+
+    let other = UserId::new("eve").unwrap();
+    assert_eq!(queue.state(&other, &first).await.unwrap(), None);
+    assert!(matches!(
+        queue.state(&dora, "1-x").await,
+        Err(Error::Invalid { .. })
+    ));
+}

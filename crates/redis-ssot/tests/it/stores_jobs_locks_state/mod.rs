@@ -54,6 +54,7 @@ parts! {
     jobs_idempotent_enqueue => jobs_idempotent_enqueue(&manager);
     jobs_dead_letter_after_failures => jobs_dead_letter_after_failures(&manager);
     jobs_dead_letter_after_repeated_deaths => jobs_dead_letter_after_repeated_deaths(&manager);
+    jobs_states => jobs_states(&manager);
 }
 
 pub(super) fn scope(user: &str) -> UserScope {

@@ -289,6 +289,8 @@ pub(super) async fn isolation_case(
         let own = a.as_ref().is_some_and(|a| {
             changed.starts_with(a.prefix())
                 || *changed == format!("{queue_prefix}idem:{}:msg-{n}", a.user().as_str())
+                // The state of A's job, named after A.
+                || changed.starts_with(&format!("{queue_prefix}status:{}:", a.user().as_str()))
                 // Created by A's first job when no valid B enqueued before it.
                 || *changed == format!("{queue_prefix}stream")
                 || *changed == format!("{queue_prefix}users")
